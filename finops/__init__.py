@@ -1,0 +1,5 @@
+"""finops: AI FinOps from one terminal command."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

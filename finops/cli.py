@@ -1,0 +1,197 @@
+"""The command line: parse, call one library function, render. No SQL here.
+
+stdout carries data (a report, JSON); stderr carries what is for people (banners, progress, errors).
+Heavy modules (duckdb, polars, cloud SDKs) are imported inside commands so `finops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from finops import __version__
+from finops.errors import ExitCode, FinopsError
+
+app = typer.Typer(
+    name="finops",
+    help="AI FinOps from one command: what GPUs, inference and clouds cost, per team, from the bill.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # one error boundary below; locals may hold credentials
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="FINOPS_DB",
+        help="DuckDB store to use. Default: finops.duckdb in your user data folder.",
+        show_default=False,
+    ),
+]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class _State:
+    debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"finops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")] = 0,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options apply to every command."""
+    _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
+    level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="FOCUS files (.csv, .csv.gz, .parquet) or folders of them.")],
+    db: DbOption = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Name of the source these files replace. Default: one per provider and billing account."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Load even if the same files were already loaded.")] = False,
+) -> None:
+    """Load FOCUS 1.0-1.4 cost files into the store.
+
+    Each (source, billing period) in the files replaces what the store held for it, in one transaction:
+    re-running after a provider restates a month never duplicates. A bad file is named with its row and
+    column, and nothing is written.
+    """
+    from finops.ingest import ingest_focus
+    from finops.paths import resolve_db
+    from finops.ui.console import err_console
+    from finops.ui.summary import print_load_result
+
+    location = resolve_db(db)
+    with err_console().status("reading files...") as status:
+
+        def progress(path: Path, index: int, total: int) -> None:
+            status.update(f"reading {path.name} ({index + 1}/{total})...")
+
+        result = ingest_focus(location.path, paths, source=source, force=force, progress=progress)
+    print_load_result(result, location.path)
+
+
+@app.command()
+def report(
+    db: DbOption = None,
+    period: Annotated[
+        str,
+        typer.Option(help="mtd, last-month, YYYY-MM, 7d/30d/90d, or FROM..TO (dates, inclusive)."),
+    ] = "mtd",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Last day to report (YYYY-MM-DD). Default: newest data.")
+    ] = None,
+    group_by: Annotated[
+        str,
+        typer.Option(help="Breakdowns, comma-separated: provider, service, team, account, region, resource, "
+                     "instance_type, category, tag:KEY."),
+    ] = "provider,service,team",
+    cost: Annotated[str, typer.Option(help="effective (amortised, default) or billed.")] = "effective",
+    top: Annotated[int, typer.Option(help="Rows per breakdown and top-resources list.", min=1)] = 10,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    demo: Annotated[bool, typer.Option(help="Report on the embedded demo data.")] = False,
+) -> None:
+    """Spend for a period next to the one before: totals, breakdowns, GPUs, top resources, daily trend, freshness.
+
+    With no database yet, it loads the embedded demo data into a demo database and says so on stderr.
+    """
+    from finops.report import ReportOptions, build_report
+    from finops.ui.render import render_report
+
+    options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top)
+    db_path = _report_db(db, demo)
+    result = build_report(db_path, options)
+    render_report(result, output_format.value, output)
+
+
+def _report_db(db: Path | None, demo: bool) -> Path:
+    from finops.demo import ensure_demo_db
+    from finops.paths import resolve_db
+    from finops.ui.console import err_console
+
+    location = resolve_db(db)
+    if not demo and (location.explicit or location.path.exists()):
+        return location.path
+    path = ensure_demo_db()
+    err_console().print(
+        "[bold yellow]Demo data[/]: no finops database yet, so this report shows the embedded demo "
+        f"(Lumen Labs, fictional) from {path}.\n"
+        "Load your own with [bold]finops ingest PATH[/] (FOCUS files).",
+        highlight=False,
+    )
+    return path
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code: the one error boundary mapping exceptions to documented codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except FinopsError as e:
+        if _State.debug:
+            raise
+        _print_error(e.message, e.hint)
+        return int(e.exit_code)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except typer.TyperException as e:  # usage errors from the argument parser
+        show = getattr(e, "show", None)
+        if show:
+            show()
+        else:
+            print(f"error: {e.message}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except Exception as e:
+        if _State.debug:
+            raise
+        _print_error(f"internal error: {type(e).__name__}: {e}", "run again with --debug for a traceback")
+        return int(ExitCode.SOURCE)
+    return int(ExitCode.OK)
+
+
+def main() -> NoReturn:
+    sys.exit(run())
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    from rich.markup import escape
+
+    from finops.ui.console import err_console
+
+    console = err_console()
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)

@@ -1,0 +1,194 @@
+"""Turn raw columns (text from CSV, loosely typed parquet) into a canonical table's exact types.
+
+Every connector goes through here, so a bad cell gets the same error everywhere: the file, the row, the
+column and the value, and nothing is written. Ids are never inferred (a 12-digit account id stays text).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from finops.errors import InputError
+from finops.schema import Table
+from finops.tags import parse_tags
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROW = "_row"  # 1-based data row number, added by readers so errors can point at it
+TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
+
+_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M%#z",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%m/%d/%y %H:%M:%S",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%y",  # before %Y, which would read "5/1/25" as the year 25
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+)
+
+
+def polars_type(sql_type: str) -> pl.DataType:
+    """The polars type a connector frame uses for a canonical SQL type."""
+    if sql_type.startswith("DECIMAL"):
+        precision, scale = (int(part) for part in sql_type[8:-1].split(","))
+        return pl.Decimal(precision, scale)
+    simple: dict[str, pl.DataType] = {
+        "TIMESTAMPTZ": pl.Datetime("us", "UTC"),
+        "VARCHAR": pl.String(),
+        "JSON": pl.String(),
+        "DOUBLE": pl.Float64(),
+        "BIGINT": pl.Int64(),
+        "INTEGER": pl.Int32(),
+        "DATE": pl.Date(),
+        "DOUBLE[]": pl.List(pl.Float64),
+        "BIGINT[]": pl.List(pl.Int64),
+        "MAP(VARCHAR, VARCHAR)": pl.List(TAG_ENTRY),
+    }
+    return simple[sql_type]
+
+
+def coerce(frame: pl.DataFrame, table: Table, *, file: str) -> pl.DataFrame:
+    """Cast every column of `frame` that belongs to `table` to its canonical type, or raise InputError."""
+    casts = []
+    for name in frame.columns:
+        if name == ROW or name not in table.column_names:
+            continue
+        target = polars_type(table.type_of(name))
+        casts.append(_cast_column(frame, name, target, table.type_of(name), file))
+    return frame.with_columns(casts) if casts else frame
+
+
+def _cast_column(frame: pl.DataFrame, name: str, target: pl.DataType, sql_type: str, file: str) -> pl.Series:
+    column = frame.get_column(name)
+    if column.dtype == target:
+        return column
+    if sql_type == "MAP(VARCHAR, VARCHAR)":
+        return _tags(frame, name, file)
+    if sql_type == "JSON":
+        return _json_text(frame, name, file)
+    if isinstance(target, pl.Datetime):
+        converted = _timestamps(column)
+        what = "a date/time (e.g. 2024-10-01T00:00:00Z)"
+    elif isinstance(target, pl.Decimal):
+        converted = _decimals(column, target)
+        what = "a number"
+    else:
+        converted = column.cast(target, strict=False)
+        what = f"a value of type {sql_type}"
+    _raise_on_failure(frame, column, converted, name, file, what)
+    return converted
+
+
+def _raise_on_failure(
+    frame: pl.DataFrame, before: pl.Series, after: pl.Series, name: str, file: str, what: str
+) -> None:
+    failed = after.is_null() & before.is_not_null()
+    if not failed.any():
+        return
+    index = int(failed.arg_true()[0])
+    row = frame.get_column(ROW)[index] if ROW in frame.columns else index + 1
+    count = int(failed.sum())
+    more = f" ({count - 1} more rows like it)" if count > 1 else ""
+    raise InputError(
+        f"{file}: row {row}, column {name}: {before[index]!r} is not {what}{more}",
+        hint="fix the value in the source file, or export it again; nothing was loaded",
+    )
+
+
+def _decimals(column: pl.Series, target: pl.DataType) -> pl.Series:
+    if column.dtype != pl.String:
+        return column.cast(target, strict=False)
+    text = column.str.strip_chars()
+    strict = text.cast(target, strict=False)
+    # Spreadsheet-exported files (the FOCUS spec's own examples) write "$10,100.00 ": accept a leading currency
+    # symbol and thousands separators, but only in that exact shape, so "1,5" is never read as 15.
+    unsigned = text.str.replace(r"^\((.*)\)$", "-$1").str.replace(r"^(-?)[$€£¥]\s*", "$1")
+    loose = (
+        pl.select(
+            pl.when(unsigned.str.contains(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"))
+            .then(unsigned.str.replace_all(",", ""))
+            .otherwise(unsigned)
+        )
+        .to_series()
+        .cast(target, strict=False)
+    )
+    return strict.fill_null(loose)
+
+
+def _timestamps(column: pl.Series) -> pl.Series:
+    if isinstance(column.dtype, pl.Datetime):
+        if column.dtype.time_zone is None:  # naive times in billing files are UTC by FOCUS's rules
+            return column.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if column.dtype == pl.Date:
+        return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    text = column.cast(pl.String).str.strip_chars().str.replace("T", " ").str.replace(r"Z$", "+00:00")
+    parsed = text.str.to_datetime(_TIME_FORMATS[0], strict=False, time_zone="UTC", time_unit="us")
+    for fmt in _TIME_FORMATS[1:]:
+        if not (parsed.is_null() & text.is_not_null()).any():
+            break
+        parsed = parsed.fill_null(text.str.to_datetime(fmt, strict=False, time_zone="UTC", time_unit="us"))
+    # A year before 1900 is a mis-read format, not a bill: let it fail loudly.
+    return pl.select(pl.when(parsed.dt.year() >= 1900).then(parsed)).to_series().alias(column.name)
+
+
+def _unique_map(column: pl.Series, convert: Callable[[str], object], dtype: pl.DataType) -> pl.Series:
+    """Apply a Python conversion once per distinct value (tags repeat across millions of rows)."""
+    uniques = column.unique().drop_nulls().to_list()
+    mapping = pl.DataFrame(
+        {"k": pl.Series(uniques, dtype=pl.String), "v": pl.Series([convert(u) for u in uniques], dtype=dtype)}
+    )
+    joined = column.cast(pl.String).to_frame("k").join(mapping, on="k", how="left", maintain_order="left")
+    return joined.get_column("v").alias(column.name)
+
+
+def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
+    column = frame.get_column(name)
+    if column.dtype == pl.List(pl.Struct({"key": pl.String, "value": pl.String})):
+        column = column.map_elements(
+            lambda entries: json.dumps({e["key"]: e["value"] for e in entries}), return_dtype=pl.String
+        )
+    elif column.dtype != pl.String:
+        column = column.cast(pl.String)
+    bad: dict[str, str] = {}
+
+    def convert(text: str) -> list[dict[str, str]] | None:
+        try:
+            return [{"key": k, "value": v} for k, v in parse_tags(text)]
+        except ValueError as e:
+            bad[text] = str(e)
+            return None
+
+    converted = _unique_map(column, convert, pl.List(TAG_ENTRY))
+    if bad:
+        index = int(column.is_in(list(bad)).arg_true()[0])
+        row = frame.get_column(ROW)[index] if ROW in frame.columns else index + 1
+        raise InputError(
+            f"{file}: row {row}, column {name}: {column[index]!r}: {bad[column[index]]}",
+            hint='tags must be a JSON object such as {"team": "ml"}; nothing was loaded',
+        )
+    return converted.fill_null([])
+
+
+def _json_text(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
+    column = frame.get_column(name).cast(pl.String)
+
+    def valid(text: str) -> str | None:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return text
+
+    checked = _unique_map(column, valid, pl.String())
+    _raise_on_failure(frame, column, checked, name, file, "valid JSON")
+    return checked

@@ -1,0 +1,34 @@
+"""Schema migrations: version N is the list of statements that take a store from N-1 to N.
+
+Append a version, never edit one that has shipped: stores in the field are at every version.
+"""
+
+from __future__ import annotations
+
+from finops.schema import CANONICAL_TABLES, create_table_sql
+
+_V1 = [
+    "CREATE TABLE finops_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    *(create_table_sql(table) for table in CANONICAL_TABLES.values()),
+    """
+    CREATE TABLE loads (
+        load_id VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        slice VARCHAR NOT NULL,
+        loaded_at TIMESTAMPTZ NOT NULL,
+        rows BIGINT NOT NULL,
+        billed_total DECIMAL(38, 10),
+        effective_total DECIMAL(38, 10),
+        previous_rows BIGINT NOT NULL,
+        previous_billed_total DECIMAL(38, 10),
+        previous_effective_total DECIMAL(38, 10),
+        checksum VARCHAR NOT NULL,
+        inputs VARCHAR[],
+        finops_version VARCHAR NOT NULL
+    )
+    """,
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+SCHEMA_VERSION = max(MIGRATIONS)

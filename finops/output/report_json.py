@@ -1,0 +1,119 @@
+"""The report as JSON: a versioned contract (`finops/schemas/report.v1.json`). Money is exact decimal text."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from finops.money import change_ratio, exact_text
+from finops.periods import Period
+from finops.report import Line, Report
+
+VERSION = 1
+
+
+def _ratio(amount: Decimal, previous: Decimal) -> str | None:
+    ratio = change_ratio(amount, previous)
+    return None if ratio is None else exact_text(ratio.quantize(Decimal("0.0001")))
+
+
+def _line(line: Line) -> dict[str, Any]:
+    return {
+        "key": line.key,
+        "amount": exact_text(line.amount),
+        "previous": exact_text(line.previous),
+        "change_ratio": _ratio(line.amount, line.previous),
+    }
+
+
+def _period(period: Period) -> dict[str, str]:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label}
+
+
+def _time(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    gpu = report.gpu
+    return {
+        "version": VERSION,
+        "kind": "finops.report",
+        "generated_at": report.generated_at.isoformat(),
+        "database": report.database,
+        "as_of": report.as_of.isoformat(),
+        "period": _period(report.period),
+        "previous_period": _period(report.previous),
+        "cost_basis": report.cost_basis,
+        "currency": report.currency,
+        "total": _line(Line("total", report.total, report.previous_total)),
+        "breakdowns": [
+            {
+                "dimension": b.dimension,
+                "lines": [_line(line) for line in b.lines],
+                "other": _line(b.other) if b.other else None,
+            }
+            for b in report.breakdowns
+        ],
+        "top_resources": [
+            {
+                "resource_id": r.resource_id,
+                "name": r.name,
+                "provider": r.provider,
+                "service": r.service,
+                "team": r.team,
+                "amount": exact_text(r.amount),
+                "previous": exact_text(r.previous),
+            }
+            for r in report.top_resources
+        ],
+        "daily": [
+            {
+                "date": d.day.isoformat(),
+                "total": exact_text(d.total),
+                "by_provider": {k: exact_text(v) for k, v in d.by_provider.items()},
+            }
+            for d in report.daily
+        ],
+        "gpu": {
+            "amount": exact_text(gpu.amount),
+            "previous": exact_text(gpu.previous),
+            "gpu_hours": exact_text(gpu.gpu_hours),
+            "lines": [
+                {
+                    "provider": g.provider,
+                    "instance_type": g.instance_type,
+                    "gpu_model": g.gpu_model,
+                    "gpus_per_instance": g.gpus_per_instance,
+                    "instances": g.instances,
+                    "gpu_hours": exact_text(g.gpu_hours),
+                    "amount": exact_text(g.amount),
+                    "previous": exact_text(g.previous),
+                    "cost_per_gpu_hour": None
+                    if g.cost_per_gpu_hour is None
+                    else exact_text(g.cost_per_gpu_hour.quantize(Decimal("0.0001"))),
+                    "list_price_per_gpu_hour": exact_text(g.list_price_per_gpu_hour.quantize(Decimal("0.0001"))),
+                    "observed_gpu_hours": g.observed_gpu_hours,
+                    "mean_util_pct": None if g.mean_util_pct is None else round(g.mean_util_pct, 2),
+                }
+                for g in gpu.lines
+            ],
+        },
+        "freshness": [
+            {
+                "source": f.source,
+                "table": f.table,
+                "newest": _time(f.newest),
+                "last_loaded": _time(f.last_loaded),
+                "rows": f.rows,
+            }
+            for f in report.freshness
+        ],
+        "warnings": list(report.warnings),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"

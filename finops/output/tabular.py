@@ -1,0 +1,96 @@
+"""The report as CSV (one tidy table, safe to open in a spreadsheet) and as Markdown (for pull requests)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from finops.money import exact_text, format_change, format_money
+from finops.report import Line, Report
+
+CSV_COLUMNS = ("section", "dimension", "key", "amount", "previous", "currency")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """Tags and names are user input: a cell starting like a formula is prefixed so a spreadsheet shows it as
+    text instead of running it (OWASP CSV injection)."""
+    if cell.startswith(_FORMULA_START) and not _is_number(cell):
+        return "'" + cell
+    return cell
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _rows(report: Report) -> Iterator[tuple[str, str, str, str, str]]:
+    yield "total", "", "total", exact_text(report.total), exact_text(report.previous_total)
+    for b in report.breakdowns:
+        for line in (*b.lines, *((b.other,) if b.other else ())):
+            yield "breakdown", b.dimension, line.key, exact_text(line.amount), exact_text(line.previous)
+    for g in report.gpu.lines:
+        yield "gpu", "instance_type", g.instance_type, exact_text(g.amount), exact_text(g.previous)
+    for r in report.top_resources:
+        yield "top_resources", "resource", r.resource_id, exact_text(r.amount), exact_text(r.previous)
+    for d in report.daily:
+        for provider, amount in d.by_provider.items():
+            yield "daily", provider, d.day.isoformat(), exact_text(amount), ""
+
+
+def render_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for section, dimension, key, amount, previous in _rows(report):
+        writer.writerow([section, neutralise(dimension), neutralise(key), amount, previous, report.currency])
+    return buffer.getvalue()
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    cur = report.currency
+    out = [
+        f"## Cloud spend, {report.period.label}",
+        "",
+        f"**{format_money(report.total, cur)}** ({report.cost_basis} cost), "
+        f"{format_change(report.total, report.previous_total)} against {report.previous.label} "
+        f"({format_money(report.previous_total, cur)}).",
+        "",
+    ]
+
+    def table(title: str, header: str, lines: list[Line]) -> None:
+        out.extend([f"### {title}", "", f"| {header} | Cost | Previous | Change |", "|---|---:|---:|---:|"])
+        for line in lines:
+            out.append(
+                f"| {_md(line.key)} | {format_money(line.amount, cur)} | {format_money(line.previous, cur)} "
+                f"| {format_change(line.amount, line.previous)} |"
+            )
+        out.append("")
+
+    for b in report.breakdowns:
+        table(f"By {b.dimension}", b.dimension.capitalize(), [*b.lines, *((b.other,) if b.other else ())])
+    gpu = report.gpu
+    out.extend([
+        "### GPUs",
+        "",
+        f"{format_money(gpu.amount, cur)} on GPU instances, {gpu.gpu_hours:,.0f} GPU-hours billed.",
+        "",
+        "| Instance type | GPUs | Instances | GPU-hours | Cost | Per GPU-hour |",
+        "|---|---:|---:|---:|---:|---:|",
+    ])  # fmt: skip
+    for g in gpu.lines:
+        per = format_money(g.cost_per_gpu_hour, cur) if g.cost_per_gpu_hour is not None else "-"
+        out.append(f"| {g.instance_type} | {g.gpus_per_instance}x {g.gpu_model} | {g.instances} | "
+                   f"{g.gpu_hours:,.0f} | {format_money(g.amount, cur)} | {per} |")  # fmt: skip
+    out.append("")
+    table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
+    return "\n".join(out)

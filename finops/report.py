@@ -1,0 +1,242 @@
+"""The cost report: one period against the one before, from the store, as plain data for any renderer.
+
+Every breakdown, the top resources and the daily trend come from one scan of `costs` with GROUPING SETS, so
+the report costs about what one hand-written group-by costs (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from finops.errors import UsageError, did_you_mean
+from finops.periods import Period, resolve_period
+from finops.report_sections import Freshness, GpuSummary, read_freshness, read_gpu_summary
+from finops.store import Store, open_store
+from finops.tags import normalize_key
+
+TEAM_TAG_KEYS = ("team", "owner", "cost_center")  # precedence; issue #5 makes this a policy in finops.toml
+_TEAM = "coalesce(" + ", ".join(f"nullif(trim(\"Tags\"['{k}']), '')" for k in TEAM_TAG_KEYS) + ", '(untagged)')"
+DIMENSIONS: dict[str, str] = {
+    "provider": "coalesce(\"ProviderName\", '(unknown)')",
+    "service": "coalesce(\"ServiceName\", '(unknown)')",
+    "team": _TEAM,
+    "account": "coalesce(\"SubAccountName\", \"SubAccountId\", \"BillingAccountId\", '(unknown)')",
+    "region": "coalesce(\"RegionId\", '(global)')",
+    "resource": "coalesce(\"ResourceId\", '(no resource)')",
+    "instance_type": "coalesce(\"x_InstanceType\", '(none)')",
+    "category": "coalesce(\"ChargeCategory\", '(unknown)')",
+}
+COST_COLUMNS = {"effective": "EffectiveCost", "billed": "BilledCost"}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    period: str = "mtd"
+    as_of: str | None = None
+    group_by: str = "provider,service,team"
+    cost: str = "effective"
+    top: int = 10
+
+
+@dataclass(frozen=True)
+class Line:
+    key: str
+    amount: Decimal
+    previous: Decimal
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    dimension: str
+    lines: tuple[Line, ...]
+    other: Line | None  # everything past --top, folded into one line so the lines still sum to the total
+
+
+@dataclass(frozen=True)
+class ResourceLine:
+    resource_id: str
+    name: str | None
+    provider: str | None
+    service: str | None
+    team: str
+    amount: Decimal
+    previous: Decimal
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    by_provider: dict[str, Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.by_provider.values(), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Report:
+    database: str
+    generated_at: datetime
+    as_of: date
+    period: Period
+    previous: Period
+    cost_basis: str
+    currency: str
+    total: Decimal
+    previous_total: Decimal
+    breakdowns: tuple[Breakdown, ...]
+    top_resources: tuple[ResourceLine, ...]
+    daily: tuple[DayPoint, ...]
+    gpu: GpuSummary
+    freshness: tuple[Freshness, ...]
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_report(db: Path, options: ReportOptions) -> Report:
+    """Read the store (read-only) and compute every section of the report."""
+    if options.cost not in COST_COLUMNS:
+        raise UsageError(f"--cost {options.cost!r} is unknown", hint=did_you_mean(options.cost, list(COST_COLUMNS)))
+    dimensions = _parse_group_by(options.group_by)
+    with open_store(db, read_only=True) as store:
+        as_of = _as_of(store, options.as_of)
+        period, previous = resolve_period(options.period, as_of)
+        bounds = [_ts(previous.start), _ts(period.end), _ts(period.start), _ts(period.end),
+                  _ts(previous.start), _ts(previous.end)]  # fmt: skip
+        cost = COST_COLUMNS[options.cost]
+        rows = _grouped(store, dimensions, cost, bounds)
+        currencies = store.fetch(
+            'SELECT "BillingCurrency", count(*) FROM costs WHERE "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ?'
+            " GROUP BY 1 ORDER BY 2 DESC",
+            bounds[2:4],
+        )
+        gpu = read_gpu_summary(store, cost, bounds[2:])
+        freshness = read_freshness(store)
+    warnings = []
+    known = [c for c, _ in currencies if c]
+    if len(known) > 1:
+        warnings.append(f"several billing currencies in this period ({', '.join(known)}); amounts are summed as is")
+    return Report(
+        database=str(db),
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        as_of=as_of,
+        period=period,
+        previous=previous,
+        cost_basis=options.cost,
+        currency=known[0] if known else "USD",
+        total=rows["total"][0][1] if rows["total"] else Decimal(0),
+        previous_total=rows["total"][0][2] if rows["total"] else Decimal(0),
+        breakdowns=tuple(_breakdown(dim, rows[dim], options.top) for dim, _ in dimensions),
+        top_resources=tuple(_resources(rows["_resource"], options.top)),
+        daily=tuple(_daily(rows["_daily"])),
+        gpu=gpu,
+        freshness=freshness,
+        warnings=tuple(warnings),
+    )
+
+
+def _parse_group_by(text: str) -> list[tuple[str, str]]:
+    """(name, SQL expression) per breakdown. A tag key is normalised and quoted as a string literal."""
+    dimensions = []
+    for raw in (part.strip() for part in text.split(",")):
+        if not raw:
+            continue
+        if raw.lower().startswith("tag:"):
+            key = normalize_key(raw[4:])
+            literal = "'" + key.replace("'", "''") + "'"
+            dimensions.append((f"tag:{key}", f"coalesce(nullif(\"Tags\"[{literal}], ''), '(untagged)')"))
+        elif raw.lower() in DIMENSIONS:
+            dimensions.append((raw.lower(), DIMENSIONS[raw.lower()]))
+        else:
+            raise UsageError(f"--group-by {raw!r} is unknown", hint=did_you_mean(raw, [*DIMENSIONS, "tag:KEY"]))
+    return dimensions
+
+
+def _as_of(store: Store, as_of: str | None) -> date:
+    if as_of:
+        try:
+            return date.fromisoformat(as_of)
+        except ValueError as e:
+            raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
+    newest = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
+    if newest is None:
+        raise UsageError("the store has no cost data yet", hint="load some: finops ingest PATH (FOCUS files)")
+    # The newest data, not today: billing lags a day or two and MTD should compare like with like.
+    return min(newest.astimezone(UTC).date(), datetime.now(UTC).date())
+
+
+def _ts(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _grouped(
+    store: Store, dimensions: list[tuple[str, str]], cost: str, bounds: list[datetime]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """One scan; GROUPING SETS give each breakdown, the resources, the daily trend and the total."""
+    names = [f"d{i}" for i in range(len(dimensions))]
+    select = ", ".join(f"{expr} AS {name}" for name, (_, expr) in zip(names, dimensions, strict=True))
+    sets = [f"({name})" for name in names] + ["(res)", "(day, prov)", "()"]
+    keys = [*names, "res", "day", "prov"]
+    sql = f"""
+        SELECT grouping({", ".join(keys)}) AS gid, {", ".join(keys)},
+               sum(cur) AS amount, sum(prev) AS previous,
+               any_value(res_name), any_value(prov), any_value(res_service), any_value(res_team)
+        FROM (
+            SELECT {select + "," if select else ""}
+                   "ResourceId" AS res, CAST(date_trunc('day', "ChargePeriodStart") AS DATE) AS day,
+                   coalesce("ProviderName", '(unknown)') AS prov,
+                   "ResourceName" AS res_name, "ServiceName" AS res_service, {_TEAM} AS res_team,
+                   CASE WHEN "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ? THEN "{cost}" END AS cur,
+                   CASE WHEN "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ? THEN "{cost}" END AS prev
+            FROM costs WHERE "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ?
+        )
+        GROUP BY GROUPING SETS ({", ".join(sets)})
+    """
+    params = bounds[2:6] + bounds[0:2]
+    result: dict[str, list[tuple[Any, ...]]] = {dim: [] for dim, _ in dimensions}
+    result.update({"_resource": [], "_daily": [], "total": []})
+    width = len(keys)
+    for row in store.fetch(sql, params):
+        gid, values, amount, previous = row[0], row[1 : 1 + width], row[1 + width], row[2 + width]
+        present = [i for i in range(width) if not gid >> (width - 1 - i) & 1]
+        amount, previous = amount or Decimal(0), previous or Decimal(0)
+        if not present:
+            result["total"].append(("total", amount, previous))
+        elif present == [len(names)]:
+            result["_resource"].append((values[len(names)], amount, previous, *row[3 + width :]))
+        elif len(present) == 2:
+            result["_daily"].append((values[len(names) + 1], values[len(names) + 2], amount))
+        else:
+            result[dimensions[present[0]][0]].append((values[present[0]], amount, previous))
+    return result
+
+
+def _breakdown(dimension: str, rows: list[tuple[Any, ...]], top: int) -> Breakdown:
+    lines = sorted((Line(str(k), a, p) for k, a, p in rows), key=lambda line: (-line.amount, line.key))
+    lines = [line for line in lines if line.amount or line.previous]
+    shown, rest = lines[:top], lines[top:]
+    other = None
+    if rest:
+        other = Line(f"({len(rest)} more)", sum((x.amount for x in rest), Decimal(0)),
+                     sum((x.previous for x in rest), Decimal(0)))  # fmt: skip
+    return Breakdown(dimension, tuple(shown), other)
+
+
+def _resources(rows: list[tuple[Any, ...]], top: int) -> list[ResourceLine]:
+    lines = [
+        ResourceLine(res, name, provider, service, team, amount, previous)
+        for res, amount, previous, name, provider, service, team in rows
+        if res is not None and amount
+    ]
+    return sorted(lines, key=lambda line: (-line.amount, line.resource_id))[:top]
+
+
+def _daily(rows: list[tuple[Any, ...]]) -> list[DayPoint]:
+    days: dict[date, dict[str, Decimal]] = {}
+    for day, provider, amount in rows:
+        if amount:
+            days.setdefault(day, {})[provider] = amount
+    return [DayPoint(day, dict(sorted(days[day].items()))) for day in sorted(days)]

@@ -1,0 +1,218 @@
+"""The canonical tables: one definition that the store, the connectors and the tests all read.
+
+`costs` holds the FOCUS 1.2 Cost and Usage columns, typed as the spec says (money as DECIMAL, never float;
+timestamps as UTC TIMESTAMPTZ; identifiers as VARCHAR) plus `x_` extras. Every other canonical table is
+described the same way, so a migration, a connector's frame and a test fixture cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MONEY = "DECIMAL(38, 10)"  # AWS and Azure bill in fractions far below a cent; 10 places keep them exact.
+QUANTITY = "DECIMAL(38, 10)"
+TIMESTAMP = "TIMESTAMPTZ"
+TEXT = "VARCHAR"
+TAGS = "MAP(VARCHAR, VARCHAR)"
+JSON = "JSON"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its columns in order, and the columns a load replaces a slice by."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    slice_by: tuple[str, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def type_of(self, column: str) -> str:
+        return dict(self.columns)[column]
+
+
+# FOCUS 1.2 Cost and Usage, in the spec's order of appearance in provider exports.
+FOCUS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("AvailabilityZone", TEXT),
+    ("BilledCost", MONEY),
+    ("BillingAccountId", TEXT),
+    ("BillingAccountName", TEXT),
+    ("BillingAccountType", TEXT),
+    ("BillingCurrency", TEXT),
+    ("BillingPeriodEnd", TIMESTAMP),
+    ("BillingPeriodStart", TIMESTAMP),
+    ("CapacityReservationId", TEXT),
+    ("CapacityReservationStatus", TEXT),
+    ("ChargeCategory", TEXT),
+    ("ChargeClass", TEXT),
+    ("ChargeDescription", TEXT),
+    ("ChargeFrequency", TEXT),
+    ("ChargePeriodEnd", TIMESTAMP),
+    ("ChargePeriodStart", TIMESTAMP),
+    ("CommitmentDiscountCategory", TEXT),
+    ("CommitmentDiscountId", TEXT),
+    ("CommitmentDiscountName", TEXT),
+    ("CommitmentDiscountQuantity", QUANTITY),
+    ("CommitmentDiscountStatus", TEXT),
+    ("CommitmentDiscountType", TEXT),
+    ("CommitmentDiscountUnit", TEXT),
+    ("ConsumedQuantity", QUANTITY),
+    ("ConsumedUnit", TEXT),
+    ("ContractedCost", MONEY),
+    ("ContractedUnitPrice", MONEY),
+    ("EffectiveCost", MONEY),
+    ("InvoiceId", TEXT),
+    ("InvoiceIssuerName", TEXT),
+    ("ListCost", MONEY),
+    ("ListUnitPrice", MONEY),
+    ("PricingCategory", TEXT),
+    ("PricingCurrency", TEXT),
+    ("PricingCurrencyContractedUnitPrice", MONEY),
+    ("PricingCurrencyEffectiveCost", MONEY),
+    ("PricingCurrencyListUnitPrice", MONEY),
+    ("PricingQuantity", QUANTITY),
+    ("PricingUnit", TEXT),
+    ("ProviderName", TEXT),
+    ("PublisherName", TEXT),
+    ("RegionId", TEXT),
+    ("RegionName", TEXT),
+    ("ResourceId", TEXT),
+    ("ResourceName", TEXT),
+    ("ResourceType", TEXT),
+    ("ServiceCategory", TEXT),
+    ("ServiceName", TEXT),
+    ("ServiceSubcategory", TEXT),
+    ("SkuId", TEXT),
+    ("SkuMeter", TEXT),
+    ("SkuPriceDetails", JSON),
+    ("SkuPriceId", TEXT),
+    ("SubAccountId", TEXT),
+    ("SubAccountName", TEXT),
+    ("SubAccountType", TEXT),
+    ("Tags", TAGS),
+)
+
+# Extras every cost row carries. x_Extras keeps the source's own non-FOCUS columns (JSON object), so
+# nothing a provider sent is thrown away; x_InstanceType is derived at ingest for GPU pricing.
+COST_EXTRAS: tuple[tuple[str, str], ...] = (
+    ("x_Source", TEXT),
+    ("x_LoadId", TEXT),
+    ("x_FocusVersion", TEXT),
+    ("x_InstanceType", TEXT),
+    ("x_Extras", JSON),
+)
+
+COSTS = Table("costs", FOCUS_COLUMNS + COST_EXTRAS, slice_by=("x_Source", "BillingPeriodStart"))
+
+# One row per GPU (or MIG instance) per sample. A metric the GPU refused is NULL, never 0.
+GPU_SAMPLES = Table(
+    "gpu_samples",
+    (
+        ("ts", TIMESTAMP),
+        ("host", TEXT),
+        ("instance_id", TEXT),
+        ("provider", TEXT),
+        ("instance_type", TEXT),
+        ("gpu_uuid", TEXT),
+        ("gpu_index", "INTEGER"),
+        ("mig_instance_id", TEXT),
+        ("gpu_model", TEXT),
+        ("interval_s", "DOUBLE"),
+        ("util_gpu_pct", "DOUBLE"),
+        ("util_mem_pct", "DOUBLE"),
+        ("sm_active_pct", "DOUBLE"),
+        ("sm_occupancy_pct", "DOUBLE"),
+        ("tensor_active_pct", "DOUBLE"),
+        ("dram_active_pct", "DOUBLE"),
+        ("mem_used_bytes", "BIGINT"),
+        ("mem_total_bytes", "BIGINT"),
+        ("power_w", "DOUBLE"),
+        ("energy_j", "DOUBLE"),
+        ("sm_clock_mhz", "DOUBLE"),
+        ("mem_clock_mhz", "DOUBLE"),
+        ("process_count", "INTEGER"),
+        ("labels", TAGS),
+        ("x_Source", TEXT),
+        ("x_LoadId", TEXT),
+        ("x_Day", "DATE"),
+    ),
+    slice_by=("x_Source", "x_Day"),
+)
+
+GPU_PROCESSES = Table(
+    "gpu_processes",
+    (
+        ("ts", TIMESTAMP),
+        ("host", TEXT),
+        ("gpu_uuid", TEXT),
+        ("pid", "BIGINT"),
+        ("process_name", TEXT),
+        ("user_name", TEXT),
+        ("container", TEXT),
+        ("pod", TEXT),
+        ("namespace", TEXT),
+        ("cgroup", TEXT),
+        ("used_mem_bytes", "BIGINT"),
+        ("sm_util_pct", "DOUBLE"),
+        ("x_Source", TEXT),
+        ("x_LoadId", TEXT),
+        ("x_Day", "DATE"),
+    ),
+    slice_by=("x_Source", "x_Day"),
+)
+
+# Inference counters per endpoint and window: counts are deltas over [ts, ts + interval_s).
+# Latency histograms keep their bucket bounds so p95 can be computed over any window.
+USAGE_METRICS = Table(
+    "usage_metrics",
+    (
+        ("ts", TIMESTAMP),
+        ("interval_s", "DOUBLE"),
+        ("endpoint", TEXT),
+        ("model", TEXT),
+        ("provider", TEXT),
+        ("resource_id", TEXT),
+        ("requests", "BIGINT"),
+        ("requests_failed", "BIGINT"),
+        ("input_tokens", "BIGINT"),
+        ("output_tokens", "BIGINT"),
+        ("latency_le_s", "DOUBLE[]"),
+        ("latency_counts", "BIGINT[]"),
+        ("latency_sum_s", "DOUBLE"),
+        ("labels", TAGS),
+        ("x_Source", TEXT),
+        ("x_LoadId", TEXT),
+        ("x_Day", "DATE"),
+    ),
+    slice_by=("x_Source", "x_Day"),
+)
+
+PRICES = Table(
+    "prices",
+    (
+        ("provider", TEXT),
+        ("instance_type", TEXT),
+        ("region", TEXT),
+        ("gpu_model", TEXT),
+        ("gpu_count", "INTEGER"),
+        ("price_per_hour", MONEY),
+        ("currency", TEXT),
+        ("pricing_model", TEXT),
+        ("effective_date", "DATE"),
+        ("x_Source", TEXT),
+        ("x_LoadId", TEXT),
+    ),
+    slice_by=("x_Source",),
+)
+
+CANONICAL_TABLES: dict[str, Table] = {
+    table.name: table for table in (COSTS, GPU_SAMPLES, GPU_PROCESSES, USAGE_METRICS, PRICES)
+}
+
+
+def create_table_sql(table: Table) -> str:
+    """DDL for a canonical table; names are constants from this module, never user input."""
+    columns = ",\n    ".join(f'"{name}" {type_}' for name, type_ in table.columns)
+    return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n    {columns}\n)'

@@ -1,0 +1,1 @@
+"""Terminal presentation (rich). Only the CLI imports this package; the library never does."""

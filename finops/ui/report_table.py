@@ -1,0 +1,139 @@
+"""The report in a terminal: tables with bars, a stacked daily trend, GPU and freshness sections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from finops.money import change_ratio, format_change, format_money
+from finops.report import Breakdown, Report
+
+PROVIDER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
+BAR_WIDTH = 14
+
+
+def _change_text(amount: Decimal, previous: Decimal) -> Text:
+    ratio = change_ratio(amount, previous)
+    style = "dim" if ratio is None else "red" if ratio > Decimal("0.05") else "green" if ratio < -Decimal("0.05") else ""
+    return Text(format_change(amount, previous), style=style)
+
+
+def _bar(value: Decimal, largest: Decimal, width: int = BAR_WIDTH) -> Text:
+    if largest <= 0 or value <= 0:
+        return Text("")
+    cells = float(value / largest) * width
+    full = int(cells)
+    return Text("█" * full + ("▌" if cells - full >= 0.5 else ""), style="cyan")
+
+
+def _breakdown_table(b: Breakdown, report: Report) -> Table:
+    cur = report.currency
+    table = Table(title=f"By {b.dimension}", title_justify="left", title_style="bold", expand=False)
+    table.add_column(b.dimension.capitalize(), overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("Cost", justify="right", no_wrap=True)
+    table.add_column("Previous", justify="right", style="dim", no_wrap=True)
+    table.add_column("Change", justify="right", no_wrap=True)
+    table.add_column("Share", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    lines = [*b.lines, *((b.other,) if b.other else ())]
+    largest = max((line.amount for line in lines), default=Decimal(0))
+    for line in lines:
+        share = f"{line.amount / report.total * 100:.1f}%" if report.total else "-"
+        key_style = "dim italic" if line.key.startswith("(") else ""
+        table.add_row(Text(line.key, style=key_style), format_money(line.amount, cur),
+                      format_money(line.previous, cur), _change_text(line.amount, line.previous), share,
+                      _bar(line.amount, largest))  # fmt: skip
+    return table
+
+
+def _daily(report: Report) -> Table:
+    providers = sorted({p for d in report.daily for p in d.by_provider})
+    styles = {p: PROVIDER_STYLES[i % len(PROVIDER_STYLES)] for i, p in enumerate(providers)}
+    legend = "  ".join(f"[{styles[p]}]█[/] {p}" for p in providers)
+    table = Table(title=f"Daily spend   {legend}", title_justify="left", title_style="bold", box=None)
+    table.add_column("Day")
+    table.add_column("Cost", justify="right")
+    table.add_column("", no_wrap=True)
+    largest = max((d.total for d in report.daily), default=Decimal(0))
+    width = 40
+    for d in report.daily:
+        bar = Text()
+        for provider, amount in d.by_provider.items():
+            if amount > 0 and largest > 0:
+                bar.append("█" * round(float(amount / largest) * width), style=styles[provider])
+        table.add_row(f"{d.day:%a %b %d}", format_money(d.total, report.currency, places=0), bar)
+    return table
+
+
+def _gpu(report: Report) -> Table:
+    gpu, cur = report.gpu, report.currency
+    share = f", {gpu.amount / report.total * 100:.1f}% of spend" if report.total else ""
+    table = Table(
+        title=f"GPUs: {format_money(gpu.amount, cur)} ({format_change(gpu.amount, gpu.previous)}){share}, "
+        f"{gpu.gpu_hours:,.0f} GPU-hours billed",
+        title_justify="left", title_style="bold",
+    )  # fmt: skip
+    if not gpu.lines:
+        table.add_column("No GPU instances billed in this period.", style="dim")
+        return table
+    table.caption = "Per GPU-h: from the bill (amortised). List: bundled list price, for reference. Util: telemetry."
+    for name in ("Instance type", "GPUs", "Inst.", "GPU-h", "Cost", "Per GPU-h", "List", "Util"):
+        table.add_column(name, justify="left" if name in ("Instance type", "GPUs") else "right", no_wrap=True)
+    for g in gpu.lines:
+        per = format_money(g.cost_per_gpu_hour, cur) if g.cost_per_gpu_hour is not None else "-"
+        util = "-" if g.mean_util_pct is None else f"{g.mean_util_pct:.0f}%"
+        table.add_row(g.instance_type, f"{g.gpus_per_instance}x {g.gpu_model}", str(g.instances),
+                      f"{g.gpu_hours:,.0f}", format_money(g.amount, cur), per,
+                      format_money(g.list_price_per_gpu_hour, cur), util)  # fmt: skip
+    return table
+
+
+def _resources(report: Report) -> Table:
+    table = Table(title="Top resources", title_justify="left", title_style="bold")
+    table.add_column("Resource", overflow="ellipsis", no_wrap=True, max_width=36)
+    table.add_column("Service", overflow="ellipsis", no_wrap=True, max_width=22)
+    table.add_column("Team", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("Cost", justify="right", no_wrap=True)
+    table.add_column("Change", justify="right", no_wrap=True)
+    for r in report.top_resources:
+        table.add_row(r.name or r.resource_id, r.service or "", r.team, format_money(r.amount, report.currency),
+                      _change_text(r.amount, r.previous))  # fmt: skip
+    return table
+
+
+def _age(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    hours = (now - value).total_seconds() / 3600
+    return f"{hours:.0f}h ago" if hours < 48 else f"{hours / 24:.0f}d ago"
+
+
+def _freshness(report: Report) -> Table:
+    now = datetime.now(UTC)
+    table = Table(title="Data freshness", title_justify="left", title_style="bold", box=None)
+    for name in ("Source", "Table", "Newest data", "Last loaded", "Rows"):
+        table.add_column(name, justify="right" if name == "Rows" else "left")
+    for f in report.freshness:
+        newest = f"{f.newest:%Y-%m-%d %H:%M} ({_age(f.newest, now)})" if f.newest else "-"
+        table.add_row(f.source, f.table, newest, _age(f.last_loaded, now), f"{f.rows:,}")
+    return table
+
+
+def print_report(report: Report, console: Console) -> None:
+    cur = report.currency
+    header = Text.assemble(
+        ("Cloud spend ", "bold"), (report.period.label, "bold cyan"), f"  ({report.cost_basis} cost, as of {report.as_of})\n",
+        ("Total ", "bold"), (format_money(report.total, cur), "bold"), "  ",
+        _change_text(report.total, report.previous_total),
+        f" against {report.previous.label} ({format_money(report.previous_total, cur)})",
+    )  # fmt: skip
+    parts: list[object] = [header, ""]
+    parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
+    for b in report.breakdowns:
+        parts += [_breakdown_table(b, report), ""]
+    parts += [_gpu(report), "", _resources(report), "", _daily(report), "", _freshness(report)]
+    console.print(Group(*parts))  # type: ignore[arg-type]
