@@ -89,7 +89,10 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
     """One file as a frame of `costs` rows, or an InputError naming the file, row and column."""
-    raw = _canonical_names(_read_raw(path), path)
+    raw = _read_raw(path)
+    original = {name.strip().lstrip("\ufeff") for name in raw.columns}
+    version = next((v for v, markers in VERSION_MARKERS if original & set(markers)), "1.0")
+    raw = _canonical_names(raw, path)
     missing = [name for name in REQUIRED if name not in raw.columns]
     if missing:
         raise InputError(
@@ -104,8 +107,6 @@ def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
         if nulls.any():
             row = frame.get_column(ROW)[int(nulls.arg_true()[0])]
             raise InputError(f"{path}: row {row}, column {name}: empty, but FOCUS requires a value")
-    columns = set(raw.columns)
-    version = next((v for v, markers in VERSION_MARKERS if columns & set(markers)), "1.0")
     frame = frame.with_columns(
         _enum_case(frame),
         x_Extras=pl.struct(raw.select(extras)).struct.json_encode() if extras else pl.lit(None, pl.String),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MONEY = "DECIMAL(38, 10)"  # AWS and Azure bill in fractions far below a cent; 10 places keep them exact.
-QUANTITY = "DECIMAL(38, 10)"
+# Providers bill in fractions far below a cent (15 significant decimals seen in real exports): 15 places
+# keep every such value exact and still leave 23 integer digits for sums.
+MONEY = "DECIMAL(38, 15)"
+QUANTITY = "DECIMAL(38, 15)"
 TIMESTAMP = "TIMESTAMPTZ"
 TEXT = "VARCHAR"
 TAGS = "MAP(VARCHAR, VARCHAR)"

@@ -10,6 +10,7 @@ a clear "database busy" error.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -265,10 +266,14 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 @contextmanager
-def open_store(path: Path, *, read_only: bool = False, wait_s: float = BUSY_WAIT_S) -> Iterator[Store]:
-    """Open the store (creating and migrating it when writable), retrying while another process holds it."""
+def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Store]:
+    """Open the store (creating and migrating it when writable), retrying while another process holds it.
+
+    The wait defaults to FINOPS_BUSY_TIMEOUT seconds (10)."""
     import duckdb
 
+    if wait_s is None:
+        wait_s = float(os.environ.get("FINOPS_BUSY_TIMEOUT", BUSY_WAIT_S))
     if read_only and not path.exists():
         raise UsageError(f"no finops database at {path}", hint="load data first: finops ingest PATH")
     if not read_only:

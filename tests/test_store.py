@@ -1,0 +1,157 @@
+"""The store on real DuckDB files: migrations, atomic slice replacement, a killed writer, a second writer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from conftest import BILLING
+from finops.connectors.focus_files import read_focus_file
+from finops.errors import StoreBusyError, UsageError
+from finops.migrations import SCHEMA_VERSION
+from finops.schema import CANONICAL_TABLES, COSTS
+from finops.store import open_store
+
+AWS = BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv"
+
+
+def costs_state(db: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            'SELECT "x_Source", count(*), sum("BilledCost") FROM costs GROUP BY ALL ORDER BY ALL'
+        ).fetchall()
+
+
+def test_new_store_has_every_canonical_table_and_the_schema_version(db: Path) -> None:
+    with open_store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        money = con.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name='costs' AND column_name='BilledCost'"
+        ).fetchall()
+        tags = con.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name='costs' AND column_name='Tags'"
+        ).fetchall()
+    assert set(CANONICAL_TABLES) | {"loads", "finops_meta"} <= tables
+    assert money == [("DECIMAL(38,15)",)]
+    assert tags == [("MAP(VARCHAR, VARCHAR)",)]
+
+
+def test_a_store_from_a_newer_finops_is_refused(db: Path) -> None:
+    with open_store(db) as store:
+        store.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    with pytest.raises(UsageError, match="newer than this finops understands"), open_store(db):
+        pass
+
+
+def test_a_failure_mid_load_rolls_back_everything(db: Path) -> None:
+    frame = read_focus_file(AWS, source="aws")
+    with open_store(db) as store:
+        store.replace_slices(COSTS, [frame], checksum="one", inputs=["a"])
+    before = costs_state(db)
+
+    def frames() -> Iterator[pl.DataFrame]:
+        yield frame.with_columns(pl.col("BilledCost") * 2)  # deletes the slice, inserts doubled rows...
+        raise RuntimeError("connector died")  # ...and then the source fails
+
+    with open_store(db) as store, pytest.raises(RuntimeError, match="connector died"):
+        store.replace_slices(COSTS, frames(), checksum="two", inputs=["b"])
+    assert costs_state(db) == before
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT checksum FROM loads").fetchall() == [("one",)]
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import polars as pl
+    from finops.connectors.focus_files import read_focus_file
+    from finops.schema import COSTS
+    from finops.store import open_store
+
+    frame = read_focus_file(Path(sys.argv[2]), source="aws")
+    def frames():
+        yield frame.with_columns(pl.col("BilledCost") * 3)
+        print("half-written", flush=True)
+        time.sleep(60)  # killed here, between the delete+insert and the commit
+        yield frame
+    with open_store(Path(sys.argv[1])) as store:
+        store.replace_slices(COSTS, frames(), checksum="killed", inputs=["x"])
+    """
+)
+
+
+def test_a_writer_killed_mid_load_leaves_the_previous_state(db: Path) -> None:
+    with open_store(db) as store:
+        store.replace_slices(COSTS, [read_focus_file(AWS, source="aws")], checksum="one", inputs=["a"])
+    before = costs_state(db)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(db), str(AWS)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "half-written"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=30)
+    assert costs_state(db) == before
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+def test_a_second_writer_gets_database_busy(db: Path, cli) -> None:
+    with open_store(db):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(StoreBusyError, match="database busy"), open_store(db, wait_s=0.3):
+            pass
+        result = cli("ingest", "--db", db, AWS)
+        assert result.code == 3
+        assert "database busy" in result.err and "Traceback" not in result.err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_reader_waits_for_a_short_write_to_finish(db: Path) -> None:
+    with open_store(db):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), "0.8"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with open_store(db, read_only=True, wait_s=20) as store:
+            assert store.schema_version() == SCHEMA_VERSION
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_slices_of_other_sources_and_periods_are_untouched(db: Path) -> None:
+    frame = read_focus_file(AWS, source="aws")
+    with open_store(db) as store:
+        store.replace_slices(COSTS, [frame], checksum="a", inputs=["a"])
+        store.replace_slices(COSTS, [frame.with_columns(x_Source=pl.lit("other"))], checksum="b", inputs=["b"])
+        result = store.replace_slices(COSTS, [frame.head(10)], checksum="c", inputs=["c"])
+    assert [(c.source, c.rows, c.previous_rows) for c in result.slices] == [("aws", 10, 500)]
+    assert [(s, n) for s, n, _ in costs_state(db)] == [("aws", 10), ("other", 500)]
