@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -38,7 +38,7 @@ DbOption = Annotated[
 ]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -67,7 +67,9 @@ def _main(
     _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
     level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -113,8 +115,10 @@ def report(
     ] = None,
     group_by: Annotated[
         str,
-        typer.Option(help="Breakdowns, comma-separated: provider, service, team, account, region, resource, "
-                     "instance_type, category, tag:KEY."),
+        typer.Option(
+            help="Breakdowns, comma-separated: provider, service, team, account, region, resource, "
+            "instance_type, category, tag:KEY."
+        ),
     ] = "provider,service,team",
     cost: Annotated[str, typer.Option(help="effective (amortised, default) or billed.")] = "effective",
     top: Annotated[int, typer.Option(help="Rows per breakdown and top-resources list.", min=1)] = 10,

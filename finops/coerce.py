@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 ROW = "_row"  # 1-based data row number, added by readers so errors can point at it
-TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String})
+TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String})  # how parquet MAP columns arrive in polars
 
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f%#z",
@@ -51,7 +51,8 @@ def polars_type(sql_type: str) -> pl.DataType:
         "DATE": pl.Date(),
         "DOUBLE[]": pl.List(pl.Float64),
         "BIGINT[]": pl.List(pl.Int64),
-        "MAP(VARCHAR, VARCHAR)": pl.List(TAG_ENTRY),
+        # Maps travel as canonical JSON object text; the store turns each distinct text into a MAP once.
+        "MAP(VARCHAR, VARCHAR)": pl.String(),
     }
     return simple[sql_type]
 
@@ -141,34 +142,38 @@ def _timestamps(column: pl.Series) -> pl.Series:
     return pl.select(pl.when(parsed.dt.year() >= 1900).then(parsed)).to_series().alias(column.name)
 
 
-def _unique_map(column: pl.Series, convert: Callable[[str], object], dtype: pl.DataType) -> pl.Series:
+def _unique_map(column: pl.Series, convert: Callable[[str], str | None]) -> pl.Series:
     """Apply a Python conversion once per distinct value (tags repeat across millions of rows)."""
     uniques = column.unique().drop_nulls().to_list()
-    mapping = pl.DataFrame(
-        {"k": pl.Series(uniques, dtype=pl.String), "v": pl.Series([convert(u) for u in uniques], dtype=dtype)}
-    )
-    joined = column.cast(pl.String).to_frame("k").join(mapping, on="k", how="left", maintain_order="left")
-    return joined.get_column("v").alias(column.name)
+    converted = [convert(u) for u in uniques]
+    return column.replace_strict(uniques, converted, default=None, return_dtype=pl.String)
+
+
+def _map_entries_as_json(column: pl.Series) -> pl.Series:
+    """A parquet MAP (polars: list of {key, value}) as JSON object text, without a Python loop per row."""
+    entry = pl.element().struct.json_encode().str.replace(r'^\{"key":(".*?"),"value":(.*)\}$', "$1:$2")
+    joined = column.to_frame("m").select(pl.col("m").list.eval(entry).list.join(",")).to_series()
+    return pl.select(pl.when(joined.is_not_null()).then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))).to_series()
 
 
 def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
+    """Tags as canonical JSON object text with normalised keys; empty tags become NULL."""
     column = frame.get_column(name)
-    if column.dtype == pl.List(pl.Struct({"key": pl.String, "value": pl.String})):
-        column = column.map_elements(
-            lambda entries: json.dumps({e["key"]: e["value"] for e in entries}), return_dtype=pl.String
-        )
+    if column.dtype == pl.List(TAG_ENTRY):
+        column = _map_entries_as_json(column)
     elif column.dtype != pl.String:
         column = column.cast(pl.String)
     bad: dict[str, str] = {}
 
-    def convert(text: str) -> list[dict[str, str]] | None:
+    def convert(text: str) -> str | None:
         try:
-            return [{"key": k, "value": v} for k, v in parse_tags(text)]
+            pairs = parse_tags(text)
         except ValueError as e:
             bad[text] = str(e)
             return None
+        return json.dumps(dict(pairs), ensure_ascii=False, separators=(",", ":")) if pairs else None
 
-    converted = _unique_map(column, convert, pl.List(TAG_ENTRY))
+    converted = _unique_map(column, convert)
     if bad:
         index = int(column.is_in(list(bad)).arg_true()[0])
         row = frame.get_column(ROW)[index] if ROW in frame.columns else index + 1
@@ -176,7 +181,7 @@ def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
             f"{file}: row {row}, column {name}: {column[index]!r}: {bad[column[index]]}",
             hint='tags must be a JSON object such as {"team": "ml"}; nothing was loaded',
         )
-    return converted.fill_null([])
+    return converted.alias(name)
 
 
 def _json_text(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
@@ -189,6 +194,6 @@ def _json_text(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
             return None
         return text
 
-    checked = _unique_map(column, valid, pl.String())
+    checked = _unique_map(column, valid)
     _raise_on_failure(frame, column, checked, name, file, "valid JSON")
     return checked

@@ -23,7 +23,11 @@ from finops.store import open_store
 
 log = logging.getLogger(__name__)
 
-COST_FILES = {"demo:aws": "costs_aws.parquet", "demo:gcp": "costs_gcp.parquet", "demo:azure": "costs_azure.csv"}
+COST_FILES = {
+    "demo:aws": "costs_aws.parquet",
+    "demo:gcp": "costs_gcp.parquet",
+    "demo:azure": "costs_azure.csv",
+}
 TELEMETRY_FILES = {GPU_SAMPLES: "gpu_samples.parquet", USAGE_METRICS: "usage_metrics.parquet"}
 
 
@@ -52,7 +56,7 @@ def ensure_demo_db(path: Path | None = None) -> Path:
     tmp.unlink(missing_ok=True)
     try:
         build_demo_db(tmp, folder, fingerprint)
-        os.replace(tmp, target)
+        tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -66,8 +70,7 @@ def build_demo_db(path: Path, folder: Traversable, fingerprint: str) -> None:
                 frame = read_focus_file(local_dir / name, source=source)
                 store.replace_slices(COSTS, [frame], checksum=fingerprint, inputs=[name])
             for table, name in TELEMETRY_FILES.items():
-                store.replace_slices(table, [_telemetry(local_dir / name, table)], checksum=fingerprint,
-                                     inputs=[name])  # fmt: skip
+                store.replace_slices(table, [_telemetry(local_dir / name, table)], checksum=fingerprint, inputs=[name])
             store.set_meta("demo_fingerprint", fingerprint)
     log.info("built demo database %s", path)
 

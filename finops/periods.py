@@ -42,8 +42,14 @@ def resolve_period(text: str, as_of: date) -> tuple[Period, Period]:
         prev_start = _add_months(start, -1)
         # Same days of the previous month: Nov 1-20 against Oct 1-20 (clipped at the month's end).
         prev_end = min(_add_months(as_of, -1) + timedelta(days=1), start)
-        return (Period(start, end, f"{start:%b} 1-{as_of.day}, {start.year}"),
-                Period(prev_start, prev_end, f"{prev_start:%b} 1-{(prev_end - timedelta(days=1)).day}, {prev_start.year}"))  # fmt: skip
+        return (
+            Period(start, end, f"{start:%b} 1-{as_of.day}, {start.year}"),
+            Period(
+                prev_start,
+                prev_end,
+                f"{prev_start:%b} 1-{(prev_end - timedelta(days=1)).day}, {prev_start.year}",
+            ),
+        )
     if spec == "last-month":
         this_month = as_of.replace(day=1)
         return _month(_add_months(this_month, -1))

@@ -24,7 +24,7 @@ DIMENSIONS: dict[str, str] = {
     "provider": "coalesce(\"ProviderName\", '(unknown)')",
     "service": "coalesce(\"ServiceName\", '(unknown)')",
     "team": _TEAM,
-    "account": "coalesce(\"SubAccountName\", \"SubAccountId\", \"BillingAccountId\", '(unknown)')",
+    "account": 'coalesce("SubAccountName", "SubAccountId", "BillingAccountId", \'(unknown)\')',
     "region": "coalesce(\"RegionId\", '(global)')",
     "resource": "coalesce(\"ResourceId\", '(no resource)')",
     "instance_type": "coalesce(\"x_InstanceType\", '(none)')",
@@ -104,8 +104,14 @@ def build_report(db: Path, options: ReportOptions) -> Report:
     with open_store(db, read_only=True) as store:
         as_of = _as_of(store, options.as_of)
         period, previous = resolve_period(options.period, as_of)
-        bounds = [_ts(previous.start), _ts(period.end), _ts(period.start), _ts(period.end),
-                  _ts(previous.start), _ts(previous.end)]  # fmt: skip
+        bounds = [
+            _ts(previous.start),
+            _ts(period.end),
+            _ts(period.start),
+            _ts(period.end),
+            _ts(previous.start),
+            _ts(previous.end),
+        ]
         cost = COST_COLUMNS[options.cost]
         rows = _grouped(store, dimensions, cost, bounds)
         currencies = store.fetch(
@@ -161,7 +167,7 @@ def _as_of(store: Store, as_of: str | None) -> date:
             return date.fromisoformat(as_of)
         except ValueError as e:
             raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
-    newest = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
+    newest: datetime | None = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
     if newest is None:
         raise UsageError("the store has no cost data yet", hint="load some: finops ingest PATH (FOCUS files)")
     # The newest data, not today: billing lags a day or two and MTD should compare like with like.
@@ -220,8 +226,11 @@ def _breakdown(dimension: str, rows: list[tuple[Any, ...]], top: int) -> Breakdo
     shown, rest = lines[:top], lines[top:]
     other = None
     if rest:
-        other = Line(f"({len(rest)} more)", sum((x.amount for x in rest), Decimal(0)),
-                     sum((x.previous for x in rest), Decimal(0)))  # fmt: skip
+        other = Line(
+            f"({len(rest)} more)",
+            sum((x.amount for x in rest), Decimal(0)),
+            sum((x.previous for x in rest), Decimal(0)),
+        )
     return Breakdown(dimension, tuple(shown), other)
 
 

@@ -62,8 +62,14 @@ def gpu_types() -> list[GpuType]:
     """The bundled, dated table of GPU instance types (list prices are the fallback, never the first choice)."""
     text = resources.files("finops").joinpath("data/gpu_instances.csv").read_text(encoding="utf-8")
     return [
-        GpuType(r["provider"], r["instance_type"], r["gpu_model"], int(r["gpu_count"]),
-                Decimal(r["list_price_per_hour"]), r["price_date"])  # fmt: skip
+        GpuType(
+            r["provider"],
+            r["instance_type"],
+            r["gpu_model"],
+            int(r["gpu_count"]),
+            Decimal(r["list_price_per_hour"]),
+            r["price_date"],
+        )
         for r in csv.DictReader(text.splitlines())
     ]
 
@@ -72,7 +78,9 @@ def read_gpu_summary(store: Store, cost: str, bounds: list[datetime]) -> GpuSumm
     """GPU spend and GPU-hours by instance type, from the bill's own (amortised) cost of GPU instances."""
     types = gpu_types()
     values = ", ".join("(?, ?, ?, ?)" for _ in types)
-    params: list[Any] = [v for t in types for v in (t.instance_type.lower(), t.gpu_model, t.gpu_count, t.list_price_per_hour)]
+    params: list[Any] = [
+        v for t in types for v in (t.instance_type.lower(), t.gpu_model, t.gpu_count, t.list_price_per_hour)
+    ]
     rows = store.fetch(
         f"""
         WITH gpu(instance_type, gpu_model, gpu_count, list_price) AS (VALUES {values}),
@@ -102,11 +110,18 @@ def read_gpu_summary(store: Store, cost: str, bounds: list[datetime]) -> GpuSumm
     )
     lines = tuple(
         GpuLine(
-            provider=provider, instance_type=itype, gpu_model=model, gpus_per_instance=count,
-            instances=instances, gpu_hours=(hours or Decimal(0)) * count, amount=amount or Decimal(0),
-            previous=previous or Decimal(0), list_price_per_gpu_hour=list_price / count,
-            observed_gpu_hours=observed, mean_util_pct=util,
-        )  # fmt: skip
+            provider=provider,
+            instance_type=itype,
+            gpu_model=model,
+            gpus_per_instance=count,
+            instances=instances,
+            gpu_hours=(hours or Decimal(0)) * count,
+            amount=amount or Decimal(0),
+            previous=previous or Decimal(0),
+            list_price_per_gpu_hour=list_price / count,
+            observed_gpu_hours=observed,
+            mean_util_pct=util,
+        )
         for provider, itype, model, count, list_price, instances, hours, amount, previous, observed, util in rows
     )
     return GpuSummary(

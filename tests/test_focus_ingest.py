@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-
 from conftest import BILLING
 
 TOOLKIT = sorted((BILLING / "focus-data-toolkit").glob("*.csv"))
@@ -74,7 +73,7 @@ def test_ids_stay_text_and_dirty_values_are_normalised(cli, db: Path) -> None:
         accounts = {r[0] for r in con.execute('SELECT DISTINCT "BillingAccountId" FROM costs').fetchall()}
         frequencies = {r[0] for r in con.execute('SELECT DISTINCT "ChargeFrequency" FROM costs').fetchall()}
         literal_nulls = con.execute("SELECT count(*) FROM costs WHERE \"AvailabilityZone\" = 'NULL'").fetchall()
-        extras = con.execute("SELECT DISTINCT json_keys(\"x_Extras\") FROM costs").fetchall()
+        extras = con.execute('SELECT DISTINCT json_keys("x_Extras") FROM costs').fetchall()
         versions = con.execute('SELECT DISTINCT "x_FocusVersion" FROM costs').fetchall()
     assert "1234567890123" in accounts  # 13 digits, never an integer
     assert "Usage-based" not in frequencies and "Usage-Based" in frequencies

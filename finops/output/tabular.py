@@ -79,18 +79,22 @@ def render_markdown(report: Report) -> str:
     for b in report.breakdowns:
         table(f"By {b.dimension}", b.dimension.capitalize(), [*b.lines, *((b.other,) if b.other else ())])
     gpu = report.gpu
-    out.extend([
-        "### GPUs",
-        "",
-        f"{format_money(gpu.amount, cur)} on GPU instances, {gpu.gpu_hours:,.0f} GPU-hours billed.",
-        "",
-        "| Instance type | GPUs | Instances | GPU-hours | Cost | Per GPU-hour |",
-        "|---|---:|---:|---:|---:|---:|",
-    ])  # fmt: skip
+    out.extend(
+        [
+            "### GPUs",
+            "",
+            f"{format_money(gpu.amount, cur)} on GPU instances, {gpu.gpu_hours:,.0f} GPU-hours billed.",
+            "",
+            "| Instance type | GPUs | Instances | GPU-hours | Cost | Per GPU-hour |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+    )
     for g in gpu.lines:
         per = format_money(g.cost_per_gpu_hour, cur) if g.cost_per_gpu_hour is not None else "-"
-        out.append(f"| {g.instance_type} | {g.gpus_per_instance}x {g.gpu_model} | {g.instances} | "
-                   f"{g.gpu_hours:,.0f} | {format_money(g.amount, cur)} | {per} |")  # fmt: skip
+        out.append(
+            f"| {g.instance_type} | {g.gpus_per_instance}x {g.gpu_model} | {g.instances} | "
+            f"{g.gpu_hours:,.0f} | {format_money(g.amount, cur)} | {per} |"
+        )
     out.append("")
     table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
     return "\n".join(out)

@@ -18,7 +18,9 @@ BAR_WIDTH = 14
 
 def _change_text(amount: Decimal, previous: Decimal) -> Text:
     ratio = change_ratio(amount, previous)
-    style = "dim" if ratio is None else "red" if ratio > Decimal("0.05") else "green" if ratio < -Decimal("0.05") else ""
+    style = (
+        "dim" if ratio is None else "red" if ratio > Decimal("0.05") else "green" if ratio < -Decimal("0.05") else ""
+    )
     return Text(format_change(amount, previous), style=style)
 
 
@@ -44,9 +46,14 @@ def _breakdown_table(b: Breakdown, report: Report) -> Table:
     for line in lines:
         share = f"{line.amount / report.total * 100:.1f}%" if report.total else "-"
         key_style = "dim italic" if line.key.startswith("(") else ""
-        table.add_row(Text(line.key, style=key_style), format_money(line.amount, cur),
-                      format_money(line.previous, cur), _change_text(line.amount, line.previous), share,
-                      _bar(line.amount, largest))  # fmt: skip
+        table.add_row(
+            Text(line.key, style=key_style),
+            format_money(line.amount, cur),
+            format_money(line.previous, cur),
+            _change_text(line.amount, line.previous),
+            share,
+            _bar(line.amount, largest),
+        )
     return table
 
 
@@ -75,8 +82,9 @@ def _gpu(report: Report) -> Table:
     table = Table(
         title=f"GPUs: {format_money(gpu.amount, cur)} ({format_change(gpu.amount, gpu.previous)}){share}, "
         f"{gpu.gpu_hours:,.0f} GPU-hours billed",
-        title_justify="left", title_style="bold",
-    )  # fmt: skip
+        title_justify="left",
+        title_style="bold",
+    )
     if not gpu.lines:
         table.add_column("No GPU instances billed in this period.", style="dim")
         return table
@@ -86,9 +94,16 @@ def _gpu(report: Report) -> Table:
     for g in gpu.lines:
         per = format_money(g.cost_per_gpu_hour, cur) if g.cost_per_gpu_hour is not None else "-"
         util = "-" if g.mean_util_pct is None else f"{g.mean_util_pct:.0f}%"
-        table.add_row(g.instance_type, f"{g.gpus_per_instance}x {g.gpu_model}", str(g.instances),
-                      f"{g.gpu_hours:,.0f}", format_money(g.amount, cur), per,
-                      format_money(g.list_price_per_gpu_hour, cur), util)  # fmt: skip
+        table.add_row(
+            g.instance_type,
+            f"{g.gpus_per_instance}x {g.gpu_model}",
+            str(g.instances),
+            f"{g.gpu_hours:,.0f}",
+            format_money(g.amount, cur),
+            per,
+            format_money(g.list_price_per_gpu_hour, cur),
+            util,
+        )
     return table
 
 
@@ -100,8 +115,13 @@ def _resources(report: Report) -> Table:
     table.add_column("Cost", justify="right", no_wrap=True)
     table.add_column("Change", justify="right", no_wrap=True)
     for r in report.top_resources:
-        table.add_row(r.name or r.resource_id, r.service or "", r.team, format_money(r.amount, report.currency),
-                      _change_text(r.amount, r.previous))  # fmt: skip
+        table.add_row(
+            r.name or r.resource_id,
+            r.service or "",
+            r.team,
+            format_money(r.amount, report.currency),
+            _change_text(r.amount, r.previous),
+        )
     return table
 
 
@@ -126,11 +146,15 @@ def _freshness(report: Report) -> Table:
 def print_report(report: Report, console: Console) -> None:
     cur = report.currency
     header = Text.assemble(
-        ("Cloud spend ", "bold"), (report.period.label, "bold cyan"), f"  ({report.cost_basis} cost, as of {report.as_of})\n",
-        ("Total ", "bold"), (format_money(report.total, cur), "bold"), "  ",
+        ("Cloud spend ", "bold"),
+        (report.period.label, "bold cyan"),
+        f"  ({report.cost_basis} cost, as of {report.as_of})\n",
+        ("Total ", "bold"),
+        (format_money(report.total, cur), "bold"),
+        "  ",
         _change_text(report.total, report.previous_total),
         f" against {report.previous.label} ({format_money(report.previous_total, cur)})",
-    )  # fmt: skip
+    )
     parts: list[object] = [header, ""]
     parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
     for b in report.breakdowns:

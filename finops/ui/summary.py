@@ -25,8 +25,13 @@ def print_load_result(result: LoadResult, db: Path) -> None:
         table.add_column(name, justify="left" if name in ("Source", "Billing period") else "right", no_wrap=True)
     for change in result.slices:
         table.add_row(
-            change.source, change.slice[:10], f"{change.rows:,}", f"{change.previous_rows:,}",
-            _amount(change.billed_total), _amount(change.effective_total), _amount(change.previous_effective_total),
-        )  # fmt: skip
+            change.source,
+            change.slice[:10],
+            f"{change.rows:,}",
+            f"{change.previous_rows:,}",
+            _amount(change.billed_total),
+            _amount(change.effective_total),
+            _amount(change.previous_effective_total),
+        )
     console.print(table)
     console.print(f"{result.rows:,} rows in {len(result.slices)} slice(s); each replaced what was there before.")

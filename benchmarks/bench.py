@@ -1,0 +1,192 @@
+"""finops against baselines run in the same process, printed as ratios.
+
+    uv run python benchmarks/bench.py            # 10M rows (about 2 minutes to generate the first time)
+    uv run python benchmarks/bench.py --rows 1000000
+
+1. `finops --help` start-up against a bare `python -c pass`.
+2. `finops ingest` of a generated FOCUS parquet file against DuckDB's own
+   `CREATE TABLE AS SELECT * FROM read_parquet(...)` on the same file.
+3. `finops report` on that store against the same aggregates written by hand as plain DuckDB group-bys.
+
+Targets (issue #2): --help imports none of duckdb/polars/cloud SDKs; ingest within 1.5x; report within 2x.
+Timings are medians of a few runs; nothing here is asserted, the numbers are printed for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).parent
+DATA = HERE / ".data"
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def generate(rows: int) -> Path:
+    """A FOCUS 1.2 parquet file shaped like a provider export: typed timestamps, DOUBLE money (as CUR 2.0
+    writes it), JSON tags, a few thousand resources across three providers and 30 services."""
+    path = DATA / f"focus_{rows}.parquet"
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+    print(f"generating {rows:,} FOCUS rows into {path} ...", file=sys.stderr)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(
+        f"""
+        COPY (
+        SELECT
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS ProviderName,
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS PublisherName,
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS InvoiceIssuerName,
+            lpad(CAST(100000000 + i % 3 AS VARCHAR), 12, '0') AS BillingAccountId,
+            'Account ' || (i % 3) AS BillingAccountName,
+            lpad(CAST(200000000 + (i // 3) % 40 AS VARCHAR), 12, '0') AS SubAccountId,
+            'project-' || ((i // 3) % 40) AS SubAccountName,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH AS BillingPeriodStart,
+            TIMESTAMP '2026-09-01' + INTERVAL (((i // 97) % 3)) MONTH AS BillingPeriodEnd,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720) HOUR AS ChargePeriodStart,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720 + 1) HOUR AS ChargePeriodEnd,
+            CASE WHEN i % 1000 = 0 THEN 'Tax' WHEN i % 997 = 0 THEN 'Credit' ELSE 'Usage' END AS ChargeCategory,
+            'Usage-Based' AS ChargeFrequency,
+            'Usage of service ' || (i % 30) AS ChargeDescription,
+            round((hash(i) % 100000) / 1000.0, 6) AS BilledCost,
+            round((hash(i) % 100000) / 1100.0, 6) AS EffectiveCost,
+            round((hash(i) % 100000) / 900.0, 6) AS ListCost,
+            round((hash(i) % 100000) / 1000.0, 6) AS ContractedCost,
+            'Standard' AS PricingCategory,
+            1.0 AS PricingQuantity,
+            'Hours' AS PricingUnit,
+            1.0 AS ConsumedQuantity,
+            'Hours' AS ConsumedUnit,
+            'USD' AS BillingCurrency,
+            'Service ' || (i % 30) AS ServiceName,
+            'Compute' AS ServiceCategory,
+            'SKU-' || (i % 500) AS SkuId,
+            'res-' || (hash(i // 7) % 20000) AS ResourceId,
+            'resource ' || (hash(i // 7) % 20000) AS ResourceName,
+            ['us-east-1', 'us-central1', 'eastus', 'eu-west-1'][1 + i % 4] AS RegionId,
+            CASE WHEN i % 11 = 0 THEN NULL
+                 ELSE '{{"team": "team-' || (hash(i // 7) % 12) || '", "env": "' || ['prod', 'dev'][1 + i % 2]
+                      || '", "app": "app-' || (hash(i // 7) % 400) || '"}}' END AS Tags
+        FROM range({rows}) t(i)
+        ) TO '{path}' (FORMAT parquet)
+        """
+    )
+    con.close()
+    return path
+
+
+def bench_startup(runs: int) -> None:
+    finops = Path(sys.executable).parent / "finops"
+    bare = median_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), runs)
+    help_ = median_time(lambda: subprocess.run([str(finops), "--help"], check=True, capture_output=True), runs)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys,io,contextlib\nfrom finops.cli import run\n"
+            "with contextlib.redirect_stdout(io.StringIO()): run(['--help'])\n"
+            "heavy = ('duckdb', 'polars', 'pyarrow', 'boto3', 'google.cloud', 'azure')\n"
+            "print(','.join(m for m in heavy if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(
+        f"startup  python -c pass {bare * 1000:7.0f} ms | finops --help {help_ * 1000:7.0f} ms | "
+        f"ratio {help_ / bare:5.2f}x | heavy modules loaded by --help: {probe.stdout.strip() or 'none'}"
+    )
+
+
+def bench_ingest(parquet: Path, work: Path, runs: int) -> Path:
+    from finops.ingest import ingest_focus
+
+    def raw() -> None:
+        target = work / "raw.duckdb"
+        target.unlink(missing_ok=True)
+        with duckdb.connect(str(target)) as con:
+            con.execute(f"CREATE TABLE costs AS SELECT * FROM read_parquet('{parquet}')")
+
+    def ours() -> None:
+        target = work / "finops.duckdb"
+        target.unlink(missing_ok=True)
+        ingest_focus(target, [parquet], source="bench")
+
+    raw_s, ours_s = median_time(raw, runs), median_time(ours, runs)
+    print(
+        f"ingest   raw CTAS {raw_s:7.2f} s | finops ingest {ours_s:7.2f} s | ratio {ours_s / raw_s:5.2f}x (target 1.5x)"
+    )
+    return work / "finops.duckdb"
+
+
+RAW_QUERIES = [
+    "SELECT sum(EffectiveCost) FROM costs WHERE ChargePeriodStart >= $s AND ChargePeriodStart < $e",
+    *(
+        f"SELECT {dim}, sum(EffectiveCost) FROM costs "
+        "WHERE ChargePeriodStart >= $s AND ChargePeriodStart < $e GROUP BY ALL"
+        for dim in (
+            "ProviderName",
+            "ServiceName",
+            "Tags['team']",
+            "ResourceId",
+            "date_trunc('day', ChargePeriodStart), ProviderName",
+        )
+    ),
+]
+
+
+def bench_report(store: Path, runs: int) -> None:
+    from datetime import UTC, datetime
+
+    from finops.report import ReportOptions, build_report
+
+    options = ReportOptions(period="2026-10-01..2026-10-31", as_of="2026-10-31")
+    ours_s = median_time(lambda: build_report(store, options), runs)
+
+    def raw() -> None:
+        with duckdb.connect(str(store), read_only=True) as con:
+            params = {"s": datetime(2026, 10, 1, tzinfo=UTC), "e": datetime(2026, 11, 1, tzinfo=UTC)}
+            for sql in RAW_QUERIES:  # the current period and the one before, as a person would write them
+                con.execute(sql, params).fetchall()
+                con.execute(sql, {"s": datetime(2026, 9, 1, tzinfo=UTC), "e": params["s"]}).fetchall()
+
+    raw_s = median_time(raw, runs)
+    print(
+        f"report   raw group-bys {raw_s:7.2f} s | finops report {ours_s:7.2f} s | "
+        f"ratio {ours_s / raw_s:5.2f}x (target 2x)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    bench_startup(max(args.runs, 5))
+    parquet = generate(args.rows)
+    print(f"data     {args.rows:,} rows, {parquet.stat().st_size / 1e6:.0f} MB parquet")
+    with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+        store = bench_ingest(parquet, Path(tmp), args.runs)
+        bench_report(store, args.runs)
+
+
+if __name__ == "__main__":
+    main()
