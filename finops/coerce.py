@@ -69,13 +69,14 @@ def coerce(frame: pl.DataFrame, table: Table, *, file: str) -> pl.DataFrame:
 
 
 def _cast_column(frame: pl.DataFrame, name: str, target: pl.DataType, sql_type: str, file: str) -> pl.Series:
-    column = frame.get_column(name)
-    if column.dtype == target:
-        return column
+    # Maps and JSON are text on both sides, so their check comes before the "already the right type" shortcut.
     if sql_type == "MAP(VARCHAR, VARCHAR)":
         return _tags(frame, name, file)
     if sql_type == "JSON":
         return _json_text(frame, name, file)
+    column = frame.get_column(name)
+    if column.dtype == target:
+        return column
     if isinstance(target, pl.Datetime):
         converted = _timestamps(column)
         what = "a date/time (e.g. 2024-10-01T00:00:00Z)"

@@ -138,7 +138,11 @@ def read_freshness(store: Store) -> tuple[Freshness, ...]:
     rows = store.fetch(
         """
         WITH data AS (
-            SELECT 'costs' AS tbl, "x_Source" AS source, max("ChargePeriodEnd") AS newest, count(*) AS n
+            -- Usage rows say how far the data reaches; a monthly purchase row ends in the future.
+            SELECT 'costs' AS tbl, "x_Source" AS source,
+                   coalesce(max("ChargePeriodEnd") FILTER (WHERE "ChargeCategory" = 'Usage'), max("ChargePeriodEnd"))
+                       AS newest,
+                   count(*) AS n
             FROM costs GROUP BY ALL
             UNION ALL SELECT 'gpu_samples', "x_Source", max(ts), count(*) FROM gpu_samples GROUP BY ALL
             UNION ALL SELECT 'usage_metrics', "x_Source", max(ts), count(*) FROM usage_metrics GROUP BY ALL

@@ -226,3 +226,13 @@ def test_missing_path_is_a_usage_error(cli, db: Path, tmp_path: Path, missing: s
     result = cli("ingest", "--db", db, tmp_path / missing)
     assert result.code == 2
     assert "no such file or folder" in result.err
+
+
+def test_tag_keys_are_normalised_in_the_store(cli, db: Path, tmp_path: Path) -> None:
+    frame = pl.read_csv(TOOLKIT[0], infer_schema=False).head(4)
+    tags = ['{"Team": "ml", "user:CostCenter": "cc-1"}', '{"resourceTags/user:team": "infra"}', "{}", None]
+    frame.with_columns(pl.Series("Tags", tags)).write_csv(tmp_path / "tags.csv")
+    assert cli("ingest", "--db", db, tmp_path / "tags.csv").code == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute('SELECT "Tags" FROM costs ORDER BY "Tags"[\'team\'] NULLS LAST').fetchall()
+    assert stored == [({"team": "infra"},), ({"team": "ml", "cost_center": "cc-1"},), (None,), (None,)]

@@ -13,6 +13,7 @@ from finops.money import change_ratio, format_change, format_money
 from finops.report import Breakdown, Report
 
 PROVIDER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
+PROVIDER_GLYPHS = ("█", "▓", "▒", "░")  # providers stay apart without colour (NO_COLOR, pipes, email)
 BAR_WIDTH = 14
 
 
@@ -32,6 +33,11 @@ def _bar(value: Decimal, largest: Decimal, width: int = BAR_WIDTH) -> Text:
     return Text("█" * full + ("▌" if cells - full >= 0.5 else ""), style="cyan")
 
 
+def _places(amounts: list[Decimal]) -> int:
+    """Whole units once a table holds thousands: cents are noise in an overview (JSON and CSV stay exact)."""
+    return 0 if max((abs(a) for a in amounts), default=Decimal(0)) >= 1000 else 2
+
+
 def _breakdown_table(b: Breakdown, report: Report) -> Table:
     cur = report.currency
     table = Table(title=f"By {b.dimension}", title_justify="left", title_style="bold", expand=False)
@@ -43,13 +49,14 @@ def _breakdown_table(b: Breakdown, report: Report) -> Table:
     table.add_column("", no_wrap=True)
     lines = [*b.lines, *((b.other,) if b.other else ())]
     largest = max((line.amount for line in lines), default=Decimal(0))
+    places = _places([x for line in lines for x in (line.amount, line.previous)])
     for line in lines:
         share = f"{line.amount / report.total * 100:.1f}%" if report.total else "-"
         key_style = "dim italic" if line.key.startswith("(") else ""
         table.add_row(
             Text(line.key, style=key_style),
-            format_money(line.amount, cur),
-            format_money(line.previous, cur),
+            format_money(line.amount, cur, places=places),
+            format_money(line.previous, cur, places=places),
             _change_text(line.amount, line.previous),
             share,
             _bar(line.amount, largest),
@@ -60,7 +67,8 @@ def _breakdown_table(b: Breakdown, report: Report) -> Table:
 def _daily(report: Report) -> Table:
     providers = sorted({p for d in report.daily for p in d.by_provider})
     styles = {p: PROVIDER_STYLES[i % len(PROVIDER_STYLES)] for i, p in enumerate(providers)}
-    legend = "  ".join(f"[{styles[p]}]█[/] {p}" for p in providers)
+    glyphs = {p: PROVIDER_GLYPHS[i % len(PROVIDER_GLYPHS)] for i, p in enumerate(providers)}
+    legend = "  ".join(f"[{styles[p]}]{glyphs[p]}[/] {p}" for p in providers)
     table = Table(title=f"Daily spend   {legend}", title_justify="left", title_style="bold", box=None)
     table.add_column("Day")
     table.add_column("Cost", justify="right")
@@ -71,7 +79,7 @@ def _daily(report: Report) -> Table:
         bar = Text()
         for provider, amount in d.by_provider.items():
             if amount > 0 and largest > 0:
-                bar.append("█" * round(float(amount / largest) * width), style=styles[provider])
+                bar.append(glyphs[provider] * round(float(amount / largest) * width), style=styles[provider])
         table.add_row(f"{d.day:%a %b %d}", format_money(d.total, report.currency, places=0), bar)
     return table
 
@@ -99,7 +107,7 @@ def _gpu(report: Report) -> Table:
             f"{g.gpus_per_instance}x {g.gpu_model}",
             str(g.instances),
             f"{g.gpu_hours:,.0f}",
-            format_money(g.amount, cur),
+            format_money(g.amount, cur, places=_places([x.amount for x in gpu.lines])),
             per,
             format_money(g.list_price_per_gpu_hour, cur),
             util,
@@ -119,7 +127,7 @@ def _resources(report: Report) -> Table:
             r.name or r.resource_id,
             r.service or "",
             r.team,
-            format_money(r.amount, report.currency),
+            format_money(r.amount, report.currency, places=_places([x.amount for x in report.top_resources])),
             _change_text(r.amount, r.previous),
         )
     return table
@@ -135,11 +143,11 @@ def _age(value: datetime | None, now: datetime) -> str:
 def _freshness(report: Report) -> Table:
     now = datetime.now(UTC)
     table = Table(title="Data freshness", title_justify="left", title_style="bold", box=None)
-    for name in ("Source", "Table", "Newest data", "Last loaded", "Rows"):
-        table.add_column(name, justify="right" if name == "Rows" else "left")
+    for name in ("Source", "Table", "Data through", "Age", "Last loaded", "Rows"):
+        table.add_column(name, justify="right" if name == "Rows" else "left", no_wrap=True)
     for f in report.freshness:
-        newest = f"{f.newest:%Y-%m-%d %H:%M} ({_age(f.newest, now)})" if f.newest else "-"
-        table.add_row(f.source, f.table, newest, _age(f.last_loaded, now), f"{f.rows:,}")
+        newest = f"{f.newest:%Y-%m-%d %H:%M}" if f.newest else "-"
+        table.add_row(f.source, f.table, newest, _age(f.newest, now), _age(f.last_loaded, now), f"{f.rows:,}")
     return table
 
 

@@ -1,0 +1,162 @@
+"""`finops report` on the demo store: every section present, every number reconciled with the source files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import jsonschema
+import pytest
+
+ROOT = Path(__file__).parent.parent
+SAMPLES = ROOT / "sample_data"
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMA = json.loads((ROOT / "finops" / "schemas" / "report.v1.json").read_text())
+NOV = ("2026-11-01", "2026-11-21")  # the demo's month to date, as of its newest data
+
+
+def source_total(start: str, end: str) -> Decimal:
+    """EffectiveCost straight from the sample files with plain DuckDB, none of finops' code."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    window = '"ChargePeriodStart" >= CAST(? AS TIMESTAMPTZ) AND "ChargePeriodStart" < CAST(? AS TIMESTAMPTZ)'
+    parquet = con.execute(
+        f'SELECT sum(CAST("EffectiveCost" AS DECIMAL(38, 15))) FROM read_parquet(?) WHERE {window}',
+        [[str(SAMPLES / "costs_aws.parquet"), str(SAMPLES / "costs_gcp.parquet")], start, end],
+    ).fetchall()[0][0]
+    azure = con.execute(
+        'SELECT sum(CAST("EffectiveCost" AS DECIMAL(38, 15))) FROM read_csv(?, all_varchar = true) '
+        'WHERE CAST("ChargePeriodStart" AS TIMESTAMPTZ) >= CAST(? AS TIMESTAMPTZ) '
+        'AND CAST("ChargePeriodStart" AS TIMESTAMPTZ) < CAST(? AS TIMESTAMPTZ)',
+        [str(SAMPLES / "costs_azure.csv"), start, end],
+    ).fetchall()[0][0]
+    return Decimal(parquet) + Decimal(azure)
+
+
+@pytest.fixture(scope="module")
+def report_json(demo_db: Path) -> dict[str, object]:
+    from finops.output.report_json import report_to_dict
+    from finops.report import ReportOptions, build_report
+
+    return report_to_dict(build_report(demo_db, ReportOptions(group_by="provider,service,team,region")))
+
+
+def test_first_run_without_a_database_shows_the_demo(cli) -> None:
+    result = cli("report")
+    assert result.code == 0, result.err
+    assert "Demo data" in result.err and "Demo data" not in result.out
+    for section in ("Cloud spend", "By provider", "By service", "By team", "GPUs:", "Top resources", "Daily spend",
+                    "Data freshness", "(untagged)", "p5.48xlarge"):  # fmt: skip
+        assert section in result.out, section
+
+
+def test_json_matches_its_schema_and_the_source_files(report_json: dict) -> None:
+    jsonschema.validate(report_json, SCHEMA)
+    assert (report_json["period"]["start"], report_json["period"]["end"]) == NOV
+    assert Decimal(report_json["total"]["amount"]) == source_total(*NOV)
+    assert Decimal(report_json["total"]["previous"]) == source_total("2026-10-01", "2026-10-21")
+
+
+def test_every_breakdown_and_the_daily_trend_sum_to_the_total(report_json: dict) -> None:
+    total = Decimal(report_json["total"]["amount"])
+    for breakdown in report_json["breakdowns"]:
+        lines = breakdown["lines"] + ([breakdown["other"]] if breakdown["other"] else [])
+        assert sum(Decimal(line["amount"]) for line in lines) == total, breakdown["dimension"]
+        assert sum(Decimal(line["previous"]) for line in lines) == Decimal(report_json["total"]["previous"])
+    assert sum(Decimal(day["total"]) for day in report_json["daily"]) == total
+    assert [b["dimension"] for b in report_json["breakdowns"]] == ["provider", "service", "team", "region"]
+
+
+def test_the_anomaly_stands_out_in_the_daily_trend(report_json: dict) -> None:
+    # Nov 1 carries the month's commitments and support fees; among the other days Nov 12 must top the chart.
+    days = {d["date"]: Decimal(d["total"]) for d in report_json["daily"] if d["date"] != "2026-11-01"}
+    assert max(days, key=days.__getitem__) == "2026-11-12"
+    ordinary = sorted(days.values())[len(days) // 2]
+    assert days["2026-11-12"] > ordinary * Decimal("1.5")
+
+
+def test_gpu_spend_is_priced_from_the_bill(report_json: dict, demo_db: Path) -> None:
+    lines = {g["instance_type"]: g for g in report_json["gpu"]["lines"]}
+    assert {"p5.48xlarge", "p4d.24xlarge", "g5.12xlarge", "g5.xlarge", "a3-highgpu-8g", "g2-standard-48",
+            "Standard_ND96isr_H100_v5"} <= set(lines)  # fmt: skip
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        billed = con.execute(
+            """SELECT sum("EffectiveCost"), sum("ConsumedQuantity") FROM costs
+               WHERE json_extract_string("SkuPriceDetails", '$.InstanceType') = 'p4d.24xlarge'
+                 AND "ChargePeriodStart" >= TIMESTAMPTZ '2026-11-01'
+                 AND "ChargePeriodStart" < TIMESTAMPTZ '2026-11-21'"""
+        ).fetchall()[0]
+    p4d = lines["p4d.24xlarge"]
+    assert Decimal(p4d["amount"]) == billed[0]
+    assert Decimal(p4d["gpu_hours"]) == billed[1] * 8
+    # The Savings Plan makes the p4d cheaper than its list price: the report shows the bill, not the list.
+    assert Decimal(p4d["cost_per_gpu_hour"]) < Decimal(p4d["list_price_per_gpu_hour"])
+    assert lines["Standard_ND96isr_H100_v5"]["mean_util_pct"] is not None
+
+
+def test_tag_group_by_and_unknown_dimensions(cli, demo_db: Path) -> None:
+    ok = cli("report", "--db", demo_db, "--group-by", "tag:Environment,category", "--format", "json")
+    assert ok.code == 0, ok.err
+    dims = [b["dimension"] for b in json.loads(ok.out)["breakdowns"]]
+    assert dims == ["tag:environment", "category"]
+    bad = cli("report", "--db", demo_db, "--group-by", "teams")
+    assert bad.code == 2 and "did you mean 'team'" in bad.err
+
+
+def test_csv_is_one_tidy_table(cli, demo_db: Path) -> None:
+    result = cli("report", "--db", demo_db, "--format", "csv")
+    assert result.code == 0
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    assert {r["section"] for r in rows} == {"total", "breakdown", "gpu", "top_resources", "daily"}
+    total = next(r for r in rows if r["section"] == "total")
+    assert Decimal(total["amount"]) == source_total(*NOV)
+
+
+def test_output_file_keeps_stdout_empty(cli, demo_db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "report.md"
+    result = cli("report", "--db", demo_db, "--format", "markdown", "--output", target)
+    assert result.code == 0 and result.out == ""
+    assert target.read_text().startswith("## Cloud spend, Nov 1-20, 2026")
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_golden_output(cli, demo_db: Path, fmt: str) -> None:
+    result = cli("report", "--db", demo_db, "--format", fmt, "--as-of", "2026-11-20")
+    assert result.code == 0
+    text = result.out
+    if fmt == "json":
+        data = json.loads(text)
+        data["generated_at"] = data["database"] = "<varies>"
+        for row in data["freshness"]:
+            row["last_loaded"] = "<varies>"
+        text = json.dumps(data, indent=2) + "\n"
+    golden = GOLDEN / f"report.{fmt}"
+    if os.environ.get("FINOPS_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text(), f"run with FINOPS_UPDATE_GOLDEN=1 to accept changes to {golden.name}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "fortnight"], "is not a period I know"),
+        (["--cost", "billd"], "did you mean 'billed'"),
+        (["--as-of", "20-11-2026"], "--as-of"),
+    ],
+)
+def test_bad_options_are_usage_errors(cli, demo_db: Path, args: list[str], message: str) -> None:
+    result = cli("report", "--db", demo_db, *args)
+    assert result.code == 2
+    assert message in result.err and result.out == ""
+
+
+def test_an_explicit_missing_database_is_not_replaced_by_the_demo(cli, tmp_path: Path) -> None:
+    result = cli("report", "--db", tmp_path / "missing.duckdb")
+    assert result.code == 2
+    assert "no finops database at" in result.err and "finops ingest" in result.err
