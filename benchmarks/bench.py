@@ -39,9 +39,10 @@ def median_time(fn: Callable[[], object], runs: int) -> float:
 
 
 def generate(rows: int) -> Path:
-    """A FOCUS 1.2 parquet file shaped like a provider export: typed timestamps, DOUBLE money (as CUR 2.0
-    writes it), JSON tags, a few thousand resources across three providers and 30 services."""
-    path = DATA / f"focus_{rows}.parquet"
+    """A complete FOCUS 1.2 parquet file (all 57 columns, as provider exports write them: sparse columns
+    present but mostly NULL), shaped like a provider export: typed timestamps, DOUBLE money (as CUR 2.0 writes
+    it), JSON tags, tens of thousands of resources across three providers and 30 services."""
+    path = DATA / f"focus12_{rows}.parquet"
     if path.exists():
         return path
     DATA.mkdir(parents=True, exist_ok=True)
@@ -52,36 +53,64 @@ def generate(rows: int) -> Path:
         f"""
         COPY (
         SELECT
-            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS ProviderName,
-            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS PublisherName,
-            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS InvoiceIssuerName,
+            CASE WHEN i % 50 = 0 THEN ['us-east-1a', 'us-central1-b', '1'][1 + i % 3] END AS AvailabilityZone,
+            round((hash(i) % 100000) / 1000.0, 6) AS BilledCost,
             lpad(CAST(100000000 + i % 3 AS VARCHAR), 12, '0') AS BillingAccountId,
             'Account ' || (i % 3) AS BillingAccountName,
-            lpad(CAST(200000000 + (i // 3) % 40 AS VARCHAR), 12, '0') AS SubAccountId,
-            'project-' || ((i // 3) % 40) AS SubAccountName,
-            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH AS BillingPeriodStart,
+            'Billing Account' AS BillingAccountType,
+            'USD' AS BillingCurrency,
             TIMESTAMP '2026-09-01' + INTERVAL (((i // 97) % 3)) MONTH AS BillingPeriodEnd,
-            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720) HOUR AS ChargePeriodStart,
-            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720 + 1) HOUR AS ChargePeriodEnd,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH AS BillingPeriodStart,
+            CAST(NULL AS VARCHAR) AS CapacityReservationId,
+            CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
             CASE WHEN i % 1000 = 0 THEN 'Tax' WHEN i % 997 = 0 THEN 'Credit' ELSE 'Usage' END AS ChargeCategory,
-            'Usage-Based' AS ChargeFrequency,
+            CAST(NULL AS VARCHAR) AS ChargeClass,
             'Usage of service ' || (i % 30) AS ChargeDescription,
-            round((hash(i) % 100000) / 1000.0, 6) AS BilledCost,
-            round((hash(i) % 100000) / 1100.0, 6) AS EffectiveCost,
-            round((hash(i) % 100000) / 900.0, 6) AS ListCost,
-            round((hash(i) % 100000) / 1000.0, 6) AS ContractedCost,
-            'Standard' AS PricingCategory,
-            1.0 AS PricingQuantity,
-            'Hours' AS PricingUnit,
+            'Usage-Based' AS ChargeFrequency,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720 + 1) HOUR AS ChargePeriodEnd,
+            TIMESTAMP '2026-08-01' + INTERVAL (((i // 97) % 3)) MONTH + INTERVAL (i % 720) HOUR AS ChargePeriodStart,
+            CASE WHEN i % 9 = 0 THEN 'Spend' END AS CommitmentDiscountCategory,
+            CASE WHEN i % 9 = 0 THEN 'sp-' || (i % 4) END AS CommitmentDiscountId,
+            CASE WHEN i % 9 = 0 THEN 'Savings Plan ' || (i % 4) END AS CommitmentDiscountName,
+            CASE WHEN i % 9 = 0 THEN 1.0 END AS CommitmentDiscountQuantity,
+            CASE WHEN i % 9 = 0 THEN 'Used' END AS CommitmentDiscountStatus,
+            CASE WHEN i % 9 = 0 THEN 'Savings Plan' END AS CommitmentDiscountType,
+            CASE WHEN i % 9 = 0 THEN 'USD' END AS CommitmentDiscountUnit,
             1.0 AS ConsumedQuantity,
             'Hours' AS ConsumedUnit,
-            'USD' AS BillingCurrency,
-            'Service ' || (i % 30) AS ServiceName,
-            'Compute' AS ServiceCategory,
-            'SKU-' || (i % 500) AS SkuId,
+            round((hash(i) % 100000) / 1000.0, 6) AS ContractedCost,
+            round((hash(i) % 1000) / 1000.0, 6) AS ContractedUnitPrice,
+            round((hash(i) % 100000) / 1100.0, 6) AS EffectiveCost,
+            'INV-2026-' || (((i // 97) % 3) + 8) AS InvoiceId,
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS InvoiceIssuerName,
+            round((hash(i) % 100000) / 900.0, 6) AS ListCost,
+            round((hash(i) % 1000) / 900.0, 6) AS ListUnitPrice,
+            CASE WHEN i % 9 = 0 THEN 'Committed' ELSE 'Standard' END AS PricingCategory,
+            CAST(NULL AS VARCHAR) AS PricingCurrency,
+            CAST(NULL AS DOUBLE) AS PricingCurrencyContractedUnitPrice,
+            CAST(NULL AS DOUBLE) AS PricingCurrencyEffectiveCost,
+            CAST(NULL AS DOUBLE) AS PricingCurrencyListUnitPrice,
+            1.0 AS PricingQuantity,
+            'Hours' AS PricingUnit,
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS ProviderName,
+            ['AWS', 'Google Cloud', 'Microsoft Azure'][1 + i % 3] AS PublisherName,
+            ['us-east-1', 'us-central1', 'eastus', 'eu-west-1'][1 + i % 4] AS RegionId,
+            ['US East (N. Virginia)', 'Iowa', 'East US', 'EU (Ireland)'][1 + i % 4] AS RegionName,
             'res-' || (hash(i // 7) % 20000) AS ResourceId,
             'resource ' || (hash(i // 7) % 20000) AS ResourceName,
-            ['us-east-1', 'us-central1', 'eastus', 'eu-west-1'][1 + i % 4] AS RegionId,
+            ['Instance', 'Bucket', 'Volume', 'Cluster'][1 + ((i // 7) % 4)] AS ResourceType,
+            'Compute' AS ServiceCategory,
+            'Service ' || (i % 30) AS ServiceName,
+            'Virtual Machines' AS ServiceSubcategory,
+            'SKU-' || (i % 500) AS SkuId,
+            'Compute' AS SkuMeter,
+            CASE WHEN i % 3 = 0
+                 THEN '{{"InstanceType": "' || ['p5.48xlarge', 'm6i.large', 'g5.xlarge'][1 + (i // 3) % 3] || '"}}'
+                 END AS SkuPriceDetails,
+            'SKUP-' || (i % 700) AS SkuPriceId,
+            lpad(CAST(200000000 + (i // 3) % 40 AS VARCHAR), 12, '0') AS SubAccountId,
+            'project-' || ((i // 3) % 40) AS SubAccountName,
+            'Linked Account' AS SubAccountType,
             CASE WHEN i % 11 = 0 THEN NULL
                  ELSE '{{"team": "team-' || (hash(i // 7) % 12) || '", "env": "' || ['prod', 'dev'][1 + i % 2]
                       || '", "app": "app-' || (hash(i // 7) % 400) || '"}}' END AS Tags

@@ -115,7 +115,7 @@ def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
         x_Extras=pl.struct(raw.select(extras)).struct.json_encode() if extras else pl.lit(None, pl.String),
         x_FocusVersion=pl.lit(version),
     )
-    frame = frame.with_columns(x_InstanceType=_instance_type(frame), x_Source=_source(frame, source))
+    frame = frame.with_columns(_instance_type(frame), x_Source=_source(frame, source))
     return frame.drop(ROW)
 
 
@@ -175,15 +175,23 @@ def _enum_case(frame: pl.DataFrame) -> list[pl.Expr]:
     return exprs
 
 
-def _instance_type(frame: pl.DataFrame) -> pl.Expr:
-    candidates: list[pl.Expr] = []
-    if "SkuPriceDetails" in frame.columns:
-        candidates.append(pl.col("SkuPriceDetails").str.json_path_match("$.InstanceType"))
-    for name in ("ChargeDescription", "SkuMeter", "ResourceType", "x_Extras"):
-        if name in frame.columns:
-            found = pl.col(name).str.extract_groups(_INSTANCE_TYPE)
-            candidates.append(pl.coalesce(found.struct.field("1"), found.struct.field("2"), found.struct.field("3")))
-    return pl.coalesce(candidates) if candidates else pl.lit(None, pl.String)
+def _instance_type(frame: pl.DataFrame) -> pl.Series:
+    """From SkuPriceDetails.InstanceType, else the first instance-type-shaped word in the description columns.
+    Worked out once per distinct value: these columns repeat across millions of rows."""
+    found = pl.Series("x_InstanceType", [None] * frame.height, dtype=pl.String)
+    for name in ("SkuPriceDetails", "ChargeDescription", "SkuMeter", "ResourceType", "x_Extras"):
+        if name not in frame.columns or not found.is_null().any():
+            continue
+        column = frame.get_column(name)
+        distinct = column.unique().drop_nulls()
+        if name == "SkuPriceDetails":
+            extracted = distinct.str.json_path_match("$.InstanceType")
+        else:
+            groups = distinct.str.extract_groups(_INSTANCE_TYPE).struct.unnest()
+            extracted = groups.select(pl.coalesce(pl.all())).to_series()
+        lookup = column.replace_strict(distinct, extracted, default=None, return_dtype=pl.String)
+        found = found.fill_null(lookup)
+    return found
 
 
 def _source(frame: pl.DataFrame, source: str | None) -> pl.Expr:
