@@ -8,17 +8,24 @@ that are not FOCUS (kept in `x_Extras`, nothing dropped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import csv
+import gzip
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from finops.coerce import ROW, coerce
 from finops.errors import InputError, UsageError
 from finops.schema import COSTS, FOCUS_COLUMNS
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+BATCH_ROWS = 1_000_000  # rows per frame: big files stream through in about 1 GB of memory
 NULL_TOKENS = ["", "NULL", "null", "(null)"]
 REQUIRED = (
     "BillingPeriodStart",
@@ -66,7 +73,7 @@ class FocusFiles:
         source = settings.get("source")
         assert isinstance(paths, list)
         for path in expand_paths(paths):
-            yield read_focus_file(path, source=source if isinstance(source, str) else None)
+            yield from read_focus_batches(path, source=source if isinstance(source, str) else None)
 
 
 CONNECTOR = FocusFiles()
@@ -90,18 +97,135 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
+def read_focus_batches(
+    path: Path, *, source: str | None = None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """A file as frames of `costs` rows, about `batch_rows` at a time, so memory stays flat however big the file.
+
+    The header is checked before the first batch; a bad cell raises InputError naming file, row and column
+    (rows are data records, counted from 1 after the header).
+    """
+    version = _checked_version(path)
+    offset = 1
+    for raw in _read_errors(path, lambda: _raw_batches(path, batch_rows)):
+        raw = raw.with_row_index(ROW, offset=offset)
+        offset += raw.height
+        # Rows with no value at all (the spec examples have blank CRLF lines between rows) are not rows.
+        data = [name for name in raw.columns if name != ROW]
+        raw = raw.filter(~pl.all_horizontal(pl.col(data).is_null())) if data else raw
+        if raw.height:
+            yield _normalise(_canonical_names(raw, path), path, source, version)
+
+
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
-    """One file as a frame of `costs` rows, or an InputError naming the file, row and column."""
-    raw = _read_raw(path)
-    original = {name.strip().lstrip("\ufeff") for name in raw.columns}
-    version = next((v for v, markers in VERSION_MARKERS if original & set(markers)), "1.0")
-    raw = _canonical_names(raw, path)
-    missing = [name for name in REQUIRED if name not in raw.columns]
+    """A whole file as one frame (for small files and tests; ingest streams with read_focus_batches)."""
+    frames = list(read_focus_batches(path, source=source))
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def check_focus_header(path: Path) -> None:
+    """Fail fast, before any database is opened, on a file that cannot be FOCUS at all."""
+    _checked_version(path)
+
+
+def _checked_version(path: Path) -> str:
+    """The file's FOCUS version, once its header is known to hold the required columns."""
+    header = _read_errors(path, lambda: _header(path))
+    version = next((v for v, markers in VERSION_MARKERS if set(header) & set(markers)), "1.0")
+    present = {_canonical(name) for name in header}
+    missing = [name for name in REQUIRED if name not in present]
     if missing:
         raise InputError(
             f"{path}: not a FOCUS file: missing column(s) {', '.join(missing)}",
             hint="FOCUS 1.0-1.4 Cost and Usage files need at least " + ", ".join(REQUIRED),
         )
+    return version
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "CSV"
+    raise InputError(f"{path}: unknown file type", hint="FOCUS files are .csv, .csv.gz or .parquet")
+
+
+def _header(path: Path) -> list[str]:
+    if _kind(path) == "parquet":
+        names = list(pq.ParquetFile(path).schema_arrow.names)
+    else:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            names = next(csv.reader(handle), [])
+    return [name.strip().lstrip("\ufeff") for name in names]
+
+
+def _raw_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Pull-based reading: the next batch is read only when the last one has been written, so a slow writer never
+    lets the reader run ahead and fill memory."""
+    if _kind(path) == "parquet":
+        # A slice of a parquet scan reads only the row groups it needs (polars decodes them in parallel).
+        total = pl.scan_parquet(path).select(pl.len()).collect().item()
+        for start in range(0, total, batch_rows):
+            yield pl.scan_parquet(path).slice(start, batch_rows).collect()
+        return
+    # Every column as text: type inference turns account ids into integers and loses leading zeros.
+    text_types = {name: pa.string() for name in _header_raw(path)}
+    reader = pa_csv.open_csv(
+        path,
+        read_options=pa_csv.ReadOptions(block_size=64 << 20),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=text_types, null_values=NULL_TOKENS, strings_can_be_null=True
+        ),
+    )
+    for block in reader:  # blocks are sized in bytes; slices keep every batch within batch_rows
+        for start in range(0, block.num_rows, batch_rows):
+            frame = pl.from_arrow(block.slice(start, batch_rows))
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+
+
+def _header_raw(path: Path) -> list[str]:
+    """Header names exactly as pyarrow will see them (BOM removed, nothing else touched)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+T = TypeVar("T")
+
+
+def _read_errors(path: Path, read: Callable[[], T]) -> T:
+    """Run a read and turn its failure into an error naming the file. Generators are drained lazily by the
+    caller, so their errors are wrapped as they surface."""
+    try:
+        result = read()
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as e:
+        raise _read_error(path, e) from e
+    if isinstance(result, Iterator):
+        return _wrapped(path, result)  # type: ignore[return-value]
+    return result
+
+
+def _wrapped(path: Path, items: Iterator[T]) -> Iterator[T]:
+    try:
+        yield from items
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, UnicodeDecodeError) as e:
+        raise _read_error(path, e) from e
+
+
+def _read_error(path: Path, e: BaseException) -> InputError:
+    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return InputError(
+        f"{path}: cannot be read as {_kind(path)}: {first_line}",
+        hint="the file may be truncated or not what its name says; export it again",
+    )
+
+
+def _normalise(raw: pl.DataFrame, path: Path, source: str | None, version: str) -> pl.DataFrame:
+    """Raw columns to `costs` rows: typed, enumerations in the spec's case, extras kept, source named."""
     known = [name for name in raw.columns if name in _CANONICAL.values()]
     extras = [name for name in raw.columns if name not in known and name != ROW]
     frame = coerce(raw.select([ROW, *known]), COSTS, file=str(path))
@@ -119,37 +243,16 @@ def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
     return frame.drop(ROW)
 
 
-def _read_raw(path: Path) -> pl.DataFrame:
-    name = path.name.lower()
-    try:
-        if name.endswith(".parquet"):
-            frame = pl.read_parquet(path)
-        elif name.endswith((".csv", ".csv.gz")):
-            # Every column as text: type inference turns account ids into integers and loses zeros.
-            frame = pl.read_csv(path, infer_schema=False, null_values=NULL_TOKENS, raise_if_empty=False)
-        else:
-            raise InputError(f"{path}: unknown file type", hint="FOCUS files are .csv, .csv.gz or .parquet")
-    except (pl.exceptions.PolarsError, OSError) as e:
-        kind = "parquet" if name.endswith(".parquet") else "CSV"
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(
-            f"{path}: cannot be read as {kind}: {first_line}",
-            hint="the file may be truncated or not what its name says; export it again",
-        ) from e
-    # Blank lines (the spec's examples have CRLF blank lines between rows) are not rows.
-    frame = frame.with_row_index(ROW, offset=1)
-    data = [name for name in frame.columns if name != ROW]
-    return frame.filter(~pl.all_horizontal(pl.col(data).is_null())) if data else frame
+def _canonical(name: str) -> str:
+    """The FOCUS 1.2 name for a header: matched case-insensitively (the spec examples write `SkuPriceid`)."""
+    clean = name.strip().lstrip("\ufeff")
+    return _CANONICAL.get(clean.lower(), RENAMES.get(clean, clean))
 
 
 def _canonical_names(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """Match FOCUS column names case-insensitively (the spec examples write `SkuPriceid`), apply renames."""
-    renames: dict[str, str] = {}
-    for name in frame.columns:
-        clean = name.strip().lstrip("\ufeff")
-        canonical = _CANONICAL.get(clean.lower(), clean)
-        renames[name] = canonical
-    frame = frame.rename(renames)
+    """Rename columns to FOCUS 1.2 names; where a 1.3 file has both old and new names, the new one wins."""
+    renamed = {name: name.strip().lstrip("\ufeff") for name in frame.columns}
+    frame = frame.rename({old: _CANONICAL.get(new.lower(), new) for old, new in renamed.items()})
     for new, old in RENAMES.items():
         if new in frame.columns:
             replacement = pl.coalesce(new, old) if old in frame.columns else pl.col(new)

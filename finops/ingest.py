@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from finops.connectors.focus_files import expand_paths, read_focus_file
+from finops.connectors.focus_files import check_focus_header, expand_paths, read_focus_batches
 from finops.schema import COSTS
 from finops.store import LoadResult, open_store
+
+if TYPE_CHECKING:
+    import polars as pl
 
 ProgressCallback = Callable[[Path, int, int], None]
 
@@ -32,17 +36,33 @@ def ingest_focus(
     force: bool = False,
     progress: ProgressCallback | None = None,
 ) -> LoadResult:
-    """Ingest FOCUS files. Every file is parsed before the database is opened, so a bad file (named in the
-    error, with row and column) leaves the store untouched and the write lock is held only while writing."""
+    """Ingest FOCUS files in one transaction, streaming them in batches so memory stays flat.
+
+    Every file's header is checked before the database is opened. A bad cell found later (named with file,
+    row and column) rolls the whole load back, and a store this load created is removed again: the store is
+    left exactly as it was.
+    """
     files = expand_paths(paths)
+    for path in files:
+        check_focus_header(path)
     checksum = checksum_files(files, source)
-    with open_store(db) as store:
-        if not force and store.is_unchanged(COSTS, checksum):
-            return LoadResult(load_id="", table=COSTS.name, unchanged=True)
-    frames = []
-    for index, path in enumerate(files):
-        if progress:
-            progress(path, index, len(files))
-        frames.append(read_focus_file(path, source=source))
-    with open_store(db) as store:
-        return store.replace_slices(COSTS, frames, checksum=checksum, inputs=[str(p) for p in files])
+    existed = db.exists()
+    if not force and existed:
+        with open_store(db, read_only=True) as store:
+            if store.is_unchanged(COSTS, checksum):
+                return LoadResult(load_id="", table=COSTS.name, unchanged=True)
+
+    def frames() -> Iterator[pl.DataFrame]:
+        for index, path in enumerate(files):
+            if progress:
+                progress(path, index, len(files))
+            yield from read_focus_batches(path, source=source)
+
+    try:
+        with open_store(db) as store:
+            return store.replace_slices(COSTS, frames(), checksum=checksum, inputs=[str(p) for p in files])
+    except BaseException:
+        if not existed:
+            for leftover in (db, db.with_name(db.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise

@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
     import pyarrow as pa
+
+    from finops.frames import LoadStream
 
 log = logging.getLogger(__name__)
 
@@ -140,142 +142,75 @@ class Store:
     ) -> LoadResult:
         """Write frames into `table`, replacing every (source, slice) they contain, in one transaction.
 
-        Each frame must hold the table's columns (missing ones are NULL). Slices not present in the frames are
-        left alone, so a load of October never touches September.
+        Frames hold the table's columns (missing ones load as NULL; maps as JSON object text). Slices the frames
+        do not contain are left alone, so a load of October never touches September. The new rows go in first,
+        in one streaming INSERT; then the old rows of the slices they cover are deleted and the load recorded.
         """
+        from finops.frames import LoadStream
+
         load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        source_col, *rest = table.slice_by
-        slice_col = rest[0] if rest else None
-        before: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        load = LoadStream(frames, table, {"x_LoadId": load_id})
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for frame in frames:
-                frame = frame.with_columns(_lit_column("x_LoadId", load_id))
-                for key in _slice_keys(frame, source_col, slice_col):
-                    if key not in before:
-                        before[key] = self._slice_stats(table, key)
-                        self.con.execute(
-                            f'DELETE FROM "{table.name}" WHERE {_slice_predicate(source_col, slice_col)}',
-                            list(key),
-                        )
-                self._insert(table, frame)
-            changes = [self._record(table, load_id, key, before[key], checksum, inputs) for key in before]
+            self._insert(table, load)
+            changes = self._replace_old_rows(table, load_id, sorted(load.slices, key=str), checksum, inputs)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return LoadResult(load_id, table.name, slices=tuple(changes))
+        return LoadResult(load_id, table.name, slices=changes)
 
-    def _insert(self, table: Table, frame: pl.DataFrame) -> None:
-        import polars as pl
-        import pyarrow as pa
+    def _insert(self, table: Table, load: LoadStream) -> None:
+        import duckdb
 
-        present = [name for name in table.column_names if name in frame.columns]
-        unknown = sorted(set(frame.columns) - set(table.column_names))
-        if unknown:
-            raise ValueError(f"frame for {table.name} has columns not in the schema: {unknown}")
-        # Newest Arrow layout: string views pass to DuckDB without a copy. Batches of a DuckDB row group
-        # let its threads insert in parallel.
-        whole = frame.select(present).to_arrow(compat_level=pl.CompatLevel.newest())
-        arrow = pa.Table.from_batches(whole.to_batches(max_chunksize=122_880), schema=whole.schema)
-        maps = [name for name in present if table.type_of(name).startswith("MAP")]
-        projection = [f"_m{maps.index(n)}.m" if n in maps else f'f."{n}"' for n in present]
-        joins = [f'LEFT JOIN _finops_map{i} _m{i} ON f."{n}" = _m{i}.k' for i, n in enumerate(maps)]
-        columns = ", ".join(f'"{name}"' for name in present)
-        self.con.register("_finops_frame", arrow)
+        self.con.register("_finops_stream", load.reader())
         try:
-            # Maps arrive as JSON text. Tags repeat across millions of rows, so each distinct text becomes a
-            # MAP once and rows join to it: 3-4x faster than building a MAP per row.
-            for i, name in enumerate(maps):
-                self.con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _finops_map{i} AS SELECT k, CAST(k::JSON AS {table.type_of(name)})"
-                    f' AS m FROM (SELECT DISTINCT "{name}" AS k FROM _finops_frame WHERE "{name}" IS NOT NULL)'
-                )
-            self.con.execute(
-                f'INSERT INTO "{table.name}" ({columns}) SELECT {", ".join(projection)} '
-                f"FROM _finops_frame f {' '.join(joins)}"
-            )
+            self.con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _finops_stream')
+        except duckdb.Error:
+            if load.failure:  # the connector's own error (an InputError naming file, row, column), not DuckDB's text
+                raise load.failure from None
+            raise
         finally:
-            self.con.unregister("_finops_frame")
-            for i in range(len(maps)):
-                self.con.execute(f"DROP TABLE IF EXISTS _finops_map{i}")
+            with suppress(duckdb.Error):  # an aborted transaction refuses even this; the next register replaces it
+                self.con.unregister("_finops_stream")
 
-    def _slice_stats(self, table: Table, key: tuple[Any, ...]) -> tuple[Any, ...]:
-        source_col, *rest = table.slice_by
-        slice_col = rest[0] if rest else None
-        totals = 'sum("BilledCost"), sum("EffectiveCost")' if table is COSTS else "NULL, NULL"
-        return self.fetch(
-            f'SELECT count(*), {totals} FROM "{table.name}" WHERE {_slice_predicate(source_col, slice_col)}',
-            list(key),
-        )[0]
-
-    def _record(
+    def _replace_old_rows(
         self,
         table: Table,
         load_id: str,
-        key: tuple[Any, ...],
-        previous: tuple[Any, ...],
+        slices: list[tuple[Any, ...]],
         checksum: str,
         inputs: Sequence[str],
-    ) -> SliceChange:
-        now_rows, now_billed, now_effective = self._slice_stats(table, key)
-        self.con.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                load_id,
-                table.name,
-                key[0],
-                _slice_text(key),
-                now_rows,
-                now_billed,
-                now_effective,
-                previous[0],
-                previous[1],
-                previous[2],
-                checksum,
-                list(inputs),
-                __version__,
-            ],
+    ) -> tuple[SliceChange, ...]:
+        """Delete the rows this load replaces and record, per slice, what was there before and what is now."""
+        if not slices:
+            return ()
+        key = ", ".join(f'"{name}"' for name in table.slice_by)
+        values = ", ".join("(" + ", ".join("?" for _ in table.slice_by) + ")" for _ in slices)
+        keys: list[Any] = [value for slice_key in slices for value in slice_key]
+        in_load = f"({key}) IN (VALUES {values})"
+        totals = 'sum("BilledCost"), sum("EffectiveCost")' if table is COSTS else "NULL, NULL"
+        text = f'CAST("{table.slice_by[1]}" AS VARCHAR)' if len(table.slice_by) > 1 else "''"
+        rows = self.fetch(
+            f'SELECT "{table.slice_by[0]}", {text}, "x_LoadId" = ?, count(*), {totals} '
+            f'FROM "{table.name}" WHERE {in_load} GROUP BY ALL',
+            [load_id, *keys],
         )
-        return SliceChange(
-            source=key[0],
-            slice=_slice_text(key),
-            rows=now_rows,
-            previous_rows=previous[0],
-            billed_total=now_billed,
-            previous_billed_total=previous[1],
-            effective_total=now_effective,
-            previous_effective_total=previous[2],
-        )
-
-
-def _lit_column(name: str, value: str) -> pl.Expr:
-    import polars as pl
-
-    return pl.lit(value, dtype=pl.String).alias(name)
-
-
-def _slice_keys(frame: pl.DataFrame, source_col: str, slice_col: str | None) -> list[tuple[Any, ...]]:
-    """Distinct (source, slice value) pairs as Python values, bound as parameters when deleting."""
-    if slice_col is None:
-        return [(s,) for s in frame.get_column(source_col).unique().to_list()]
-    return list(frame.select(source_col, slice_col).unique().iter_rows())
-
-
-def _slice_text(key: tuple[Any, ...]) -> str:
-    """How a slice is named in the loads table and in summaries."""
-    if len(key) < 2:
-        return ""
-    value = key[1]
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
-    return str(value)
-
-
-def _slice_predicate(source_col: str, slice_col: str | None) -> str:
-    if slice_col is None:
-        return f'"{source_col}" = ?'
-    return f'"{source_col}" = ? AND "{slice_col}" = ?'
+        after = {(r[0], r[1]): r[3:] for r in rows if r[2]}
+        before = {(r[0], r[1]): r[3:] for r in rows if not r[2]}
+        self.con.execute(f'DELETE FROM "{table.name}" WHERE "x_LoadId" <> ? AND {in_load}', [load_id, *keys])
+        changes = []
+        for (source, slice_text), (count, billed, effective) in sorted(after.items()):
+            old_rows, old_billed, old_effective = before.get((source, slice_text), (0, None, None))
+            self.con.execute(
+                "INSERT INTO loads VALUES (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [load_id, table.name, source, slice_text, count, billed, effective, old_rows, old_billed,
+                 old_effective, checksum, list(inputs), __version__],
+            )  # fmt: skip
+            changes.append(
+                SliceChange(source, slice_text, count, old_rows, billed, old_billed, effective, old_effective)
+            )
+        return tuple(changes)
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -55,6 +55,7 @@ def table_state(db: Path) -> tuple[object, ...]:
 def test_provider_files_reconcile_to_the_cent(cli, db: Path) -> None:
     result = cli("ingest", "--db", db, *TOOLKIT, SAMPLE)
     assert result.code == 0, result.err
+    assert result.out == ""  # stdout is for data; the load summary goes to stderr
     expected = independent_totals([*TOOLKIT, SAMPLE])
     actual = store_totals(db)
     assert set(actual) == set(expected)
@@ -161,6 +162,7 @@ def test_wrong_columns_are_refused(cli, db: Path, tmp_path: Path) -> None:
     result = cli("ingest", "--db", db, bad)
     assert result.code == 2
     assert "not-focus.csv: not a FOCUS file: missing column(s) BillingPeriodStart" in result.err
+    assert not db.exists()  # a failed first load does not leave an empty store behind
 
 
 def test_truncated_parquet_is_refused_and_store_untouched(cli, db: Path, tmp_path: Path) -> None:
@@ -236,3 +238,29 @@ def test_tag_keys_are_normalised_in_the_store(cli, db: Path, tmp_path: Path) -> 
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute('SELECT "Tags" FROM costs ORDER BY "Tags"[\'team\'] NULLS LAST').fetchall()
     assert stored == [({"team": "infra"},), ({"team": "ml", "cost_center": "cc-1"},), (None,), (None,)]
+
+
+def test_batches_give_the_same_store_and_global_row_numbers(db: Path, tmp_path: Path) -> None:
+    from finops.connectors.focus_files import read_focus_batches
+
+    from finops.errors import InputError
+    from finops.schema import COSTS
+    from finops.store import open_store
+
+    batches = list(read_focus_batches(SAMPLE, batch_rows=128))
+    assert len(batches) == 8 and sum(b.height for b in batches) == 1000
+    with open_store(db) as store:
+        result = store.replace_slices(COSTS, batches, checksum="x", inputs=["sample"])
+    assert result.rows == 1000
+    assert store_totals(db) == independent_totals([SAMPLE])
+
+    bad = tmp_path / "bad.csv"
+    frame = pl.read_csv(SAMPLE, infer_schema=False)
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 899)
+        .then(pl.lit("n/a"))
+        .otherwise(pl.col("EffectiveCost"))
+        .alias("EffectiveCost")
+    ).write_csv(bad)
+    with pytest.raises(InputError, match="row 900, column EffectiveCost: 'n/a'"):
+        list(read_focus_batches(bad, batch_rows=128))

@@ -56,7 +56,9 @@ def test_breakdowns_always_sum_to_the_total(tmp_path: Path, rows: list[tuple], t
     with open_store(db) as store:
         store.replace_slices(COSTS, [frame], checksum="p", inputs=["generated"])
 
-    options = ReportOptions(period="2026-10-31..2026-11-29", as_of="2026-11-29", group_by="provider,service,team", top=top)
+    options = ReportOptions(
+        period="2026-10-31..2026-11-29", as_of="2026-11-29", group_by="provider,service,team", top=top
+    )
     report = build_report(db, options)
 
     in_period = [r[4] for r in rows if 30 <= r[3] <= 59]
