@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 ROW = "_row"  # 1-based data row number, added by readers so errors can point at it
-TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String})  # how parquet MAP columns arrive in polars
+TAG_ENTRY = pl.Struct({"key": pl.String, "value": pl.String})  # a map entry, as a list-of-struct
 
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f%#z",
@@ -160,6 +160,8 @@ def _map_entries_as_json(column: pl.Series) -> pl.Series:
 def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
     """Tags as canonical JSON object text with normalised keys; empty tags become NULL."""
     column = frame.get_column(name)
+    if isinstance(column.dtype, pl.Map):  # parquet MAP columns (AWS exports write tags so)
+        column = column.cast(pl.List(TAG_ENTRY))
     if column.dtype == pl.List(TAG_ENTRY):
         column = _map_entries_as_json(column)
     elif column.dtype != pl.String:

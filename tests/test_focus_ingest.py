@@ -264,3 +264,17 @@ def test_batches_give_the_same_store_and_global_row_numbers(db: Path, tmp_path: 
     ).write_csv(bad)
     with pytest.raises(InputError, match="row 900, column EffectiveCost: 'n/a'"):
         list(read_focus_batches(bad, batch_rows=128))
+
+
+def test_parquet_map_tags_as_aws_writes_them(cli, db: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pl.read_csv(TOOLKIT[0], infer_schema=False).head(3).drop("Tags")
+    table = frame.to_arrow()
+    tags = pa.array([[("user:Team", "ml"), ("Env", 'say "hi"')], [], None], type=pa.map_(pa.string(), pa.string()))
+    pq.write_table(table.append_column("Tags", tags), tmp_path / "map.parquet")
+    assert cli("ingest", "--db", db, tmp_path / "map.parquet").code == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute('SELECT "Tags" FROM costs ORDER BY "Tags"[\'team\'] NULLS LAST').fetchall()
+    assert stored == [({"team": "ml", "env": 'say "hi"'},), (None,), (None,)]
