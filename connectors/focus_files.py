@@ -107,14 +107,14 @@ def read_focus_batches(
     """
     version = _checked_version(path)
     offset = 1
-    for raw in _read_errors(path, lambda: _raw_batches(path, batch_rows)):
+    for raw in read_errors(path, lambda: raw_batches(path, batch_rows)):
         raw = raw.with_row_index(ROW, offset=offset)
         offset += raw.height
         # Rows with no value at all (the spec examples have blank CRLF lines between rows) are not rows.
         data = [name for name in raw.columns if name != ROW]
         raw = raw.filter(~pl.all_horizontal(pl.col(data).is_null())) if data else raw
         if raw.height:
-            yield _normalise(_canonical_names(raw, path), path, source, version)
+            yield normalise_focus_frame(_canonical_names(raw, path), path, source, version)
 
 
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
@@ -130,7 +130,7 @@ def check_focus_header(path: Path) -> None:
 
 def _checked_version(path: Path) -> str:
     """The file's FOCUS version, once its header is known to hold the required columns."""
-    header = _read_errors(path, lambda: _header(path))
+    header = read_errors(path, lambda: read_header(path))
     version = next((v for v, markers in VERSION_MARKERS if set(header) & set(markers)), "1.0")
     present = {_canonical(name) for name in header}
     missing = [name for name in REQUIRED if name not in present]
@@ -151,7 +151,7 @@ def _kind(path: Path) -> str:
     raise InputError(f"{path}: unknown file type", hint="FOCUS files are .csv, .csv.gz or .parquet")
 
 
-def _header(path: Path) -> list[str]:
+def read_header(path: Path) -> list[str]:
     if _kind(path) == "parquet":
         names = list(pq.ParquetFile(path).schema_arrow.names)
     else:
@@ -161,7 +161,7 @@ def _header(path: Path) -> list[str]:
     return [name.strip().lstrip("\ufeff") for name in names]
 
 
-def _raw_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+def raw_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
     """Pull-based reading: the next batch is read only when the last one has been written, so a slow writer never
     lets the reader run ahead and fill memory."""
     if _kind(path) == "parquet":
@@ -197,7 +197,7 @@ def _header_raw(path: Path) -> list[str]:
 T = TypeVar("T")
 
 
-def _read_errors(path: Path, read: Callable[[], T]) -> T:
+def read_errors(path: Path, read: Callable[[], T]) -> T:
     """Run a read and turn its failure into an error naming the file. Generators are drained lazily by the
     caller, so their errors are wrapped as they surface."""
     try:
@@ -224,8 +224,9 @@ def _read_error(path: Path, e: BaseException) -> InputError:
     )
 
 
-def _normalise(raw: pl.DataFrame, path: Path, source: str | None, version: str) -> pl.DataFrame:
-    """Raw columns to `costs` rows: typed, enumerations in the spec's case, extras kept, source named."""
+def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, version: str) -> pl.DataFrame:
+    """Raw columns with FOCUS names (and `_row`) to `costs` rows: typed, enumerations in the spec's case, extras
+    kept as `x_Extras`, source named. Other connectors that map a provider's own format to FOCUS names end here."""
     known = [name for name in raw.columns if name in _CANONICAL.values()]
     extras = [name for name in raw.columns if name not in known and name != ROW]
     frame = coerce(raw.select([ROW, *known]), COSTS, file=str(path))
