@@ -33,6 +33,7 @@ class Connector(Protocol):
 # name -> module path; the module exposes `CONNECTOR`.
 CONNECTORS: dict[str, str] = {
     "focus": "finops.connectors.focus_files",
+    "aws-exports": "finops.connectors.aws_exports",
 }
 
 

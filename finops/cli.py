@@ -11,12 +11,15 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from finops import __version__
 from finops.errors import ExitCode, FinopsError
+
+if TYPE_CHECKING:
+    from finops.paths import DbLocation
 
 app = typer.Typer(
     name="finops",
@@ -31,8 +34,8 @@ DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
-        envvar="FINOPS_DB",
-        help="DuckDB store to use. Default: finops.duckdb in your user data folder.",
+        help="DuckDB store to use. Default: $FINOPS_DB, else [store] db in finops.toml, else finops.duckdb in "
+        "your user data folder.",
         show_default=False,
     ),
 ]
@@ -47,6 +50,15 @@ class OutputFormat(StrEnum):
 
 class _State:
     debug = False
+    config: Path | None = None
+
+
+def _location(db: Path | None) -> DbLocation:
+    from finops.config import load_config
+    from finops.paths import resolve_db
+
+    config = load_config(_State.config)
+    return resolve_db(db, config.db, config.path)
 
 
 def _version(value: bool) -> None:
@@ -62,9 +74,14 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="finops.toml to use. Default: $FINOPS_CONFIG, ./finops.toml, user config."),
+    ] = None,
 ) -> None:
     """Global options apply to every command."""
     _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
+    _State.config = config
     level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
@@ -89,11 +106,10 @@ def ingest(
     column, and nothing is written.
     """
     from finops.ingest import ingest_focus
-    from finops.paths import resolve_db
     from finops.ui.console import err_console
     from finops.ui.summary import print_load_result
 
-    location = resolve_db(db)
+    location = _location(db)
     with err_console().status("reading files...") as status:
 
         def progress(path: Path, index: int, total: int) -> None:
@@ -139,12 +155,53 @@ def report(
     render_report(result, output_format.value, output)
 
 
+@app.command()
+def sync(
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Sources to sync (default: every one in finops.toml).")
+    ] = None,
+    db: DbOption = None,
+    period: Annotated[
+        list[str] | None,
+        typer.Option("--period", help="A billing period (YYYY-MM) to sync instead of the window; repeatable."),
+    ] = None,
+) -> None:
+    """Fetch the billing periods still open to restatement from each configured source.
+
+    A period whose source did not change since the last sync is skipped; a changed one replaces what the store
+    held for it, in one transaction. Downloads show progress on stderr; a summary per source and period follows.
+    """
+    from finops.config import load_config
+    from finops.sync import sync as run_sync
+    from finops.ui.console import err_console
+    from finops.ui.summary import download_progress, print_sync_results
+
+    config = load_config(_State.config)
+    location = _location(db)
+    with download_progress(err_console()) as progress:
+        results = run_sync(location.path, config, sources or None, periods=period, progress=progress)
+    print_sync_results(results, location.path)
+
+
+config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(db: DbOption = None) -> None:
+    """Every setting, its value, and where the value came from (flag, environment, file or default)."""
+    from finops.config import load_config
+    from finops.ui.summary import print_config
+
+    config = load_config(_State.config)
+    print_config(config, _location(db))
+
+
 def _report_db(db: Path | None, demo: bool) -> Path:
     from finops.demo import ensure_demo_db
-    from finops.paths import resolve_db
     from finops.ui.console import err_console
 
-    location = resolve_db(db)
+    location = _location(db)
     if not demo and (location.explicit or location.path.exists()):
         return location.path
     path = ensure_demo_db()

@@ -12,7 +12,7 @@ ENV_DB = "FINOPS_DB"
 @dataclass(frozen=True)
 class DbLocation:
     path: Path
-    origin: str  # "flag", "env" or "default": the report's banner and `config show` say which
+    origin: str  # "--db", "FINOPS_DB", the config file, or "default": `config show` says which
 
     @property
     def explicit(self) -> bool:
@@ -25,12 +25,15 @@ def data_dir() -> Path:
     return Path(user_data_dir("finops", appauthor=False))
 
 
-def resolve_db(flag: Path | None) -> DbLocation:
+def resolve_db(flag: Path | None, config_db: str | None = None, config_path: Path | None = None) -> DbLocation:
+    """Flag, then environment, then finops.toml's [store] db, then the user data folder."""
     if flag is not None:
-        return DbLocation(flag.expanduser(), "flag")
+        return DbLocation(flag.expanduser(), "--db")
     env = os.environ.get(ENV_DB)
     if env:
-        return DbLocation(Path(env).expanduser(), "env")
+        return DbLocation(Path(env).expanduser(), ENV_DB)
+    if config_db:
+        return DbLocation(Path(config_db).expanduser(), str(config_path or "finops.toml"))
     return DbLocation(data_dir() / "finops.duckdb", "default")
 
 

@@ -1,13 +1,20 @@
-"""What a load did, per source and slice, on stderr."""
+"""What loads and syncs did (stderr), and the configuration in use (stdout)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from finops.config import Config
+from finops.paths import DbLocation
 from finops.store import LoadResult
+from finops.sync import PeriodResult
 from finops.ui.console import err_console
 
 
@@ -35,3 +42,50 @@ def print_load_result(result: LoadResult, db: Path) -> None:
         )
     console.print(table)
     console.print(f"{result.rows:,} rows in {len(result.slices)} slice(s); each replaced what was there before.")
+
+
+@contextmanager
+def download_progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr for downloads; yields the callback connectors report to."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("downloading", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            bar.update(task, description=f"downloading {what}", completed=done, total=total or None)
+
+        yield report
+
+
+def print_sync_results(results: list[PeriodResult], db: Path) -> None:
+    console = err_console()
+    table = Table(title=f"Synced into {db}", title_justify="left")
+    for name in ("Source", "Period", "Status", "Rows", "Was", "Billed", "Effective", "Effective before"):
+        table.add_column(name, justify="left" if name in ("Source", "Period", "Status") else "right", no_wrap=True)
+    for result in results:
+        if result.load.unchanged:
+            table.add_row(result.source, result.period, "unchanged", "-", "-", "-", "-", "-")
+            continue
+        for change in result.load.slices:
+            status = "new" if change.previous_rows == 0 else "replaced"
+            table.add_row(
+                result.source, change.slice[:7], status, f"{change.rows:,}", f"{change.previous_rows:,}",
+                _amount(change.billed_total), _amount(change.effective_total),
+                _amount(change.previous_effective_total),
+            )  # fmt: skip
+    console.print(table)
+    if results and all(r.load.unchanged for r in results):
+        console.print("nothing new: every source is as it was at the last sync; nothing written")
+
+
+def print_config(config: Config, db: DbLocation) -> None:
+    """Settings on stdout (they are the data asked for), TOML-like: `key = value  # where it came from`."""
+    file = str(config.path) if config.path else "(no finops.toml found)"
+    lines = [f"# config file: {file}", f"store.db = {str(db.path)!r}  # {db.origin}"]
+    for source in config.sources:
+        lines.append(f"sources.{source.name}.type = {source.type!r}  # {file}")
+        for key, value in source.settings.items():
+            lines.append(f"sources.{source.name}.{key} = {value!r}  # {file}")
+    print("\n".join(lines))

@@ -1,0 +1,201 @@
+"""AWS Data Exports (FOCUS 1.0/1.2 or CUR 2.0, parquet or gzip CSV) from S3, read through each billing
+period's manifest, never by listing keys: the manifest is what AWS says the period consists of right now.
+
+    s3://BUCKET/PREFIX/EXPORT/metadata/BILLING_PERIOD=YYYY-MM/EXPORT-Manifest.json
+    s3://BUCKET/PREFIX/EXPORT/data/BILLING_PERIOD=YYYY-MM/...
+
+AWS restates a month for weeks after it closes, so every run looks at the open month and the ones before it
+(`months`, default 2). A period whose manifest is byte-for-byte what was loaded last time is skipped.
+Credentials come only from boto3's own chain (profile, SSO, environment, instance role).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finops.config import Option
+from finops.errors import SourceError
+from finops.schema import COSTS
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Progress = Callable[[str, int, int], None]  # (what, bytes done, bytes in all)
+
+
+@dataclass(frozen=True)
+class PeriodExport:
+    """One billing period of the export as its manifest describes it."""
+
+    period: str  # YYYY-MM
+    manifest_key: str
+    fingerprint: str
+    data_keys: tuple[str, ...]
+
+
+def _months_back(today: date, months: int) -> list[str]:
+    periods = []
+    year, month = today.year, today.month
+    for _ in range(max(months, 1)):
+        periods.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return sorted(periods)
+
+
+@dataclass(frozen=True)
+class AwsExports:
+    name: str = "aws-exports"
+    table = COSTS
+    options = (
+        Option("bucket", str, "the S3 bucket the export is delivered to", required=True),
+        Option("export", str, "the export's name, as in the Data Exports console", required=True),
+        Option("prefix", str, "the S3 prefix set on the export", default=""),
+        Option("region", str, "the bucket's region (default: boto3's)"),
+        Option("profile", str, "an AWS profile name from your AWS config (default: boto3's chain)"),
+        Option("months", int, "billing periods to look at each run: the current one and those before it", default=2),
+    )
+
+    def plan(self, settings: dict[str, Any], today: date, periods: list[str] | None = None) -> list[PeriodExport]:
+        """The periods asked for (default: the restatement window ending today) that have a manifest, each with
+        the fingerprint of that manifest."""
+        s3 = _client(settings)
+        plans = []
+        for period in periods or _months_back(today, int(settings["months"])):
+            key = _join(settings["prefix"], settings["export"], "metadata", f"BILLING_PERIOD={period}",
+                        f"{settings['export']}-Manifest.json")  # fmt: skip
+            body = _get(s3, settings["bucket"], key, missing_ok=True)
+            if body is None:
+                continue
+            plans.append(PeriodExport(period, key, hashlib.sha256(body).hexdigest(), _data_keys(body, key, settings)))
+        return plans
+
+    def fetch(
+        self,
+        settings: dict[str, Any],
+        export: PeriodExport,
+        source: str,
+        workdir: Path,
+        progress: Progress | None = None,
+    ) -> Iterator[pl.DataFrame]:
+        """Download the period's files into `workdir` now (before any database is opened, so the write lock is
+        not held during downloads), and return the frames to read from them."""
+        s3 = _client(settings)
+        sizes = {key: _size(s3, settings["bucket"], key) for key in export.data_keys}
+        total, done = sum(sizes.values()), 0
+        files = []
+        for index, key in enumerate(export.data_keys):
+            local = workdir / f"{index:05d}-{Path(key).name}"
+            _download(s3, settings["bucket"], key, local)
+            done += sizes[key]
+            if progress:
+                progress(f"{export.period} {Path(key).name}", done, total)
+            files.append(local)
+        return _frames(files, source)
+
+
+def _frames(files: list[Path], source: str) -> Iterator[pl.DataFrame]:
+    from finops.connectors.focus_files import read_focus_batches
+
+    for local in files:
+        yield from read_focus_batches(local, source=source)
+
+
+CONNECTOR = AwsExports()
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part.strip("/") for part in parts if part and part.strip("/"))
+
+
+def _data_keys(body: bytes, manifest_key: str, settings: dict[str, Any]) -> tuple[str, ...]:
+    """Data files named by the manifest: Data Exports write `dataFiles` (s3:// URIs); legacy CUR wrote
+    `reportKeys` (keys in the same bucket). Anything else is refused with what was found."""
+    try:
+        manifest = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"s3://{settings['bucket']}/{manifest_key}: manifest is not JSON: {e.msg}") from e
+    if not isinstance(manifest, dict):
+        raise SourceError(f"s3://{settings['bucket']}/{manifest_key}: manifest is not a JSON object")
+    entries = manifest.get("dataFiles") or manifest.get("reportKeys")
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise SourceError(
+            f"s3://{settings['bucket']}/{manifest_key}: manifest lists no data files "
+            f"(keys found: {', '.join(sorted(manifest)) or 'none'})",
+            hint="expected a Data Exports manifest with dataFiles",
+        )
+    keys = []
+    for entry in entries:
+        if entry.startswith("s3://"):
+            bucket, _, key = entry[5:].partition("/")
+            if bucket != settings["bucket"]:
+                raise SourceError(f"{manifest_key}: data file {entry} is outside bucket {settings['bucket']}")
+            keys.append(key)
+        else:
+            keys.append(entry)
+    return tuple(keys)
+
+
+def _client(settings: dict[str, Any]) -> Any:
+    try:
+        import boto3
+    except ImportError as e:
+        raise SourceError("the AWS connector needs boto3", hint="pip install 'finops[aws]'") from e
+    session = boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
+    return session.client("s3")
+
+
+def _get(s3: Any, bucket: str, key: str, *, missing_ok: bool = False) -> bytes | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if missing_ok and code in ("NoSuchKey", "404"):
+            return None
+        raise _aws_error(bucket, key, code, e) from e
+    except BotoCoreError as e:
+        raise SourceError(f"s3://{bucket}/{key}: {e}", hint="check network access and the region") from e
+    return body
+
+
+def _size(s3: Any, bucket: str, key: str) -> int:
+    from botocore.exceptions import ClientError
+
+    try:
+        return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except ClientError as e:
+        raise _aws_error(bucket, key, e.response.get("Error", {}).get("Code", ""), e) from e
+
+
+def _download(s3: Any, bucket: str, key: str, local: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.download_file(bucket, key, str(local))
+    except ClientError as e:
+        raise _aws_error(bucket, key, e.response.get("Error", {}).get("Code", ""), e) from e
+
+
+def _aws_error(bucket: str, key: str, code: str, e: Exception) -> SourceError:
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+        return SourceError(
+            f"s3://{bucket}/{key}: AWS refused the credentials ({code})",
+            hint="boto3's credential chain found keys AWS does not accept: check AWS_PROFILE, `aws sso login`, "
+            "or the instance role",
+        )
+    if code in ("AccessDenied", "403", "AllAccessDisabled"):
+        return SourceError(
+            f"s3://{bucket}/{key}: access denied",
+            hint=f"the credentials boto3 found need s3:GetObject (and s3:ListBucket) on {bucket}; "
+            "check the profile or role with `aws sts get-caller-identity`",
+        )
+    if code == "NoSuchBucket":
+        return SourceError(f"s3://{bucket}: no such bucket", hint="check `bucket` in finops.toml")
+    return SourceError(f"s3://{bucket}/{key}: {code or type(e).__name__}: {e}")

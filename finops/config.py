@@ -1,0 +1,139 @@
+"""finops.toml: read with tomllib into frozen dataclasses, every key checked before anything runs.
+
+Where it is found, first match wins: --config, $FINOPS_CONFIG, ./finops.toml, the user config folder.
+Values then follow: flag > FINOPS_* environment variable > file > default, and `finops config show` says
+which one each value came from. Credentials never appear here: connectors use the SDKs' own chains.
+
+    [store]
+    db = "~/finops/finops.duckdb"
+
+    [sources.aws-prod]              # a named source; `finops sync aws-prod` syncs only it
+    type = "aws-exports"
+    bucket = "acme-billing"
+    prefix = "exports"
+    export = "focus-daily"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finops.errors import UsageError, did_you_mean
+
+ENV_CONFIG = "FINOPS_CONFIG"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a connector accepts: declared as data so the file is checked before anything connects."""
+
+    name: str
+    kind: type
+    help: str
+    required: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    db: str | None
+    sources: tuple[SourceConfig, ...]
+    origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise UsageError(f"no source named {name!r} in {self.path or 'the configuration'}",
+                         hint=did_you_mean(name, [s.name for s in self.sources]) if self.sources else
+                         "add a [sources.NAME] table to finops.toml")  # fmt: skip
+
+
+def find_config(flag: Path | None) -> Path | None:
+    """The configuration file to use, or None when there is none (finops then runs on defaults)."""
+    if flag is not None:
+        if not flag.exists():
+            raise UsageError(f"--config {flag}: no such file")
+        return flag
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        path = Path(env).expanduser()
+        if not path.exists():
+            raise UsageError(f"{ENV_CONFIG}={env}: no such file")
+        return path
+    local = Path("finops.toml")
+    if local.exists():
+        return local
+    from platformdirs import user_config_dir
+
+    user = Path(user_config_dir("finops", appauthor=False)) / "finops.toml"
+    return user if user.exists() else None
+
+
+def load_config(flag: Path | None = None) -> Config:
+    """Read and check the configuration. Errors name the file and the key."""
+    path = find_config(flag)
+    if path is None:
+        return Config(path=None, db=None, sources=())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from e
+    _only(data, {"store", "sources"}, path, "")
+    store = data.get("store", {})
+    _only(store, {"db"}, path, "store.")
+    db = _typed(store, "db", str, path, "store.")
+    sources = []
+    for name, table in data.get("sources", {}).items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: sources.{name} must be a table ([sources.{name}])")
+        sources.append(_source(name, table, path))
+    origins = {"store.db": str(path)} if db else {}
+    return Config(path=path, db=db, sources=tuple(sources), origins=origins)
+
+
+def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:
+    from finops.connectors import CONNECTORS, resolve
+
+    kind = table.get("type")
+    if not isinstance(kind, str):
+        raise UsageError(f"{path}: sources.{name}.type is missing", hint=f"one of: {', '.join(sorted(CONNECTORS))}")
+    connector = resolve(kind)
+    options = {option.name: option for option in getattr(connector, "options", ())}
+    _only(table, {"type", *options}, path, f"sources.{name}.")
+    settings: dict[str, Any] = {}
+    for option in options.values():
+        value = _typed(table, option.name, option.kind, path, f"sources.{name}.")
+        if value is None and option.required:
+            raise UsageError(f"{path}: sources.{name}.{option.name} is required", hint=option.help)
+        settings[option.name] = option.default if value is None else value
+    return SourceConfig(name=name, type=kind, settings=settings)
+
+
+def _only(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise UsageError(f"{path}: unknown key {prefix}{key}", hint=did_you_mean(key, sorted(allowed)))
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, path: Path, prefix: str) -> Any:
+    value = table.get(key)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UsageError(f"{path}: {prefix}{key} must be a {kind.__name__}, not {type(value).__name__} {value!r}")
+    return value

@@ -1,0 +1,208 @@
+"""`finops sync` against AWS Data Exports in a moto S3 server: a month loaded, restated and re-synced, a second
+sync that writes nothing, and the errors a user meets (access denied, a bad manifest)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import duckdb
+import polars as pl
+import pytest
+from aws_server import moto_server
+from conftest import BILLING
+
+AWS_FOCUS = BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv"  # billing period 2026-05
+BUCKET, PREFIX, EXPORT = "acme-billing", "exports", "focus-daily"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    """boto3 everywhere in this test (finops included) talks to the moto server, with throwaway keys."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3 = boto3.client("s3")
+    existing = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    if BUCKET in existing:
+        for obj in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    else:
+        s3.create_bucket(Bucket=BUCKET)
+    return s3
+
+
+def publish(s3: object, frame: pl.DataFrame, execution: str, period: str = "2026-05") -> None:
+    """Deliver the export as AWS does: data files under data/, then the manifest naming them."""
+    data = f"{PREFIX}/{EXPORT}/data/BILLING_PERIOD={period}"
+    half = frame.height // 2
+    parquet = io.BytesIO()
+    frame.head(half).write_parquet(parquet)
+    keys = {f"{data}/{EXPORT}-00001.snappy.parquet": parquet.getvalue()}
+    keys[f"{data}/{EXPORT}-00002.csv.gz"] = gzip.compress(frame.tail(frame.height - half).write_csv().encode())
+    for key, body in keys.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)  # type: ignore[attr-defined]
+    manifest = {
+        "executionId": execution,
+        "exportName": EXPORT,
+        "billingPeriod": {"start": f"{period}-01T00:00:00.000Z"},
+        "dataFiles": [f"s3://{BUCKET}/{key}" for key in keys],
+    }
+    s3.put_object(  # type: ignore[attr-defined]
+        Bucket=BUCKET,
+        Key=f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD={period}/{EXPORT}-Manifest.json",
+        Body=json.dumps(manifest).encode(),
+    )
+
+
+def write_config(tmp_path: Path) -> Path:
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        f'[store]\ndb = "{tmp_path / "store.duckdb"}"\n\n'
+        f'[sources.aws-prod]\ntype = "aws-exports"\nbucket = "{BUCKET}"\nprefix = "{PREFIX}"\nexport = "{EXPORT}"\n'
+    )
+    return config
+
+
+def totals(db: Path) -> tuple[int, Decimal, Decimal]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows, billed, effective = con.execute(
+            'SELECT count(*), sum("BilledCost"), sum("EffectiveCost") FROM costs'
+        ).fetchall()[0]
+    return rows, billed, effective
+
+
+def source_totals(frame: pl.DataFrame) -> tuple[int, Decimal, Decimal]:
+    rows = list(csv.DictReader(io.StringIO(frame.write_csv())))
+    return (
+        len(rows),
+        sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0)),
+        sum((Decimal(r["EffectiveCost"]) for r in rows), Decimal(0)),
+    )
+
+
+def test_sync_loads_restates_and_is_a_no_op_when_nothing_changed(aws: object, cli, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    original = pl.read_csv(AWS_FOCUS, infer_schema=False)
+    publish(aws, original, "exec-1")
+
+    first = cli("--config", config, "sync", "--period", "2026-05")
+    assert first.code == 0, first.err
+    assert first.out == ""  # the summary is for people: stderr
+    assert "aws-prod" in first.err and "new" in first.err
+    db = tmp_path / "store.duckdb"
+    assert totals(db) == source_totals(original)
+
+    again = cli("--config", config, "sync", "--period", "2026-05")
+    assert again.code == 0 and "nothing new" in again.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT load_id) FROM loads").fetchall() == [(1,)]
+
+    # AWS restates the month: costs change, rows are added, and a correction line arrives.
+    restated = original.with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 == 0)
+        .then((pl.col("BilledCost").cast(pl.Decimal(38, 15)) * 2).cast(pl.String))
+        .otherwise(pl.col("BilledCost"))
+        .alias("BilledCost")
+    )
+    correction = original.head(1).with_columns(
+        pl.lit("Correction").alias("ChargeClass"),
+        pl.lit("-12.345678").alias("BilledCost"),
+        pl.lit("-12.345678").alias("EffectiveCost"),
+    )
+    restated = pl.concat([restated, original.head(25), correction])
+    publish(aws, restated, "exec-2")
+    third = cli("--config", config, "sync", "--period", "2026-05")
+    assert third.code == 0, third.err
+    assert "replaced" in third.err
+    assert totals(db) == source_totals(restated)  # replaced, not appended: no duplicates
+    with duckdb.connect(str(db), read_only=True) as con:
+        latest = con.execute(
+            "SELECT rows, previous_rows, previous_billed_total FROM loads ORDER BY loaded_at DESC LIMIT 1"
+        ).fetchall()[0]
+    assert latest[0] == restated.height and latest[1] == original.height
+    assert latest[2] == source_totals(original)[1]
+
+
+def test_report_after_sync_shows_the_aws_spend_by_team(aws: object, cli, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    publish(aws, pl.read_csv(AWS_FOCUS, infer_schema=False), "exec-1")
+    assert cli("--config", config, "sync", "--period", "2026-05").code == 0
+    report = cli("--config", config, "report", "--period", "2026-05", "--format", "json")
+    assert report.code == 0, report.err
+    data = json.loads(report.out)
+    assert Decimal(data["total"]["amount"]) == source_totals(pl.read_csv(AWS_FOCUS, infer_schema=False))[2]
+    teams = {line["key"] for b in data["breakdowns"] if b["dimension"] == "team" for line in b["lines"]}
+    assert {"team-data", "team-platform"} <= teams  # the export's Owner tag, normalised
+
+
+def test_a_manifest_without_data_files_is_a_source_error(aws: object, cli, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    aws.put_object(  # type: ignore[attr-defined]
+        Bucket=BUCKET,
+        Key=f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2026-05/{EXPORT}-Manifest.json",
+        Body=b'{"executionId": "x"}',
+    )
+    result = cli("--config", config, "sync", "--period", "2026-05")
+    assert result.code == 3
+    assert "manifest lists no data files" in result.err and "executionId" in result.err
+    assert not (tmp_path / "store.duckdb").exists()
+
+
+def test_access_denied_gives_exit_3_and_a_hint(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second server that enforces IAM: the first two calls (create user, create key) go unauthenticated,
+    # then the new user, who has no policy at all, is refused by S3 as AWS would refuse it.
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "2"}) as url:
+        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "admin", "AWS_SECRET_ACCESS_KEY": "admin",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        iam = boto3.client("iam")
+        iam.create_user(UserName="reader")
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        result = cli("--config", write_config(tmp_path), "sync", "--period", "2026-05")
+    assert result.code == 3
+    assert "access denied" in result.err and "s3:GetObject" in result.err
+    assert key["SecretAccessKey"] not in result.err + result.out  # credentials are never printed
+
+
+def test_config_errors_name_the_file_and_key(cli, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text('[sources.aws]\ntype = "aws-exports"\nbucket = "b"\nexport = "e"\nbuckett = "x"\n')
+    result = cli("--config", config, "sync")
+    assert result.code == 2
+    assert f"{config}: unknown key sources.aws.buckett" in result.err and "did you mean 'bucket'" in result.err
+    config.write_text('[sources.aws]\ntype = "aws-export"\n')
+    result = cli("--config", config, "sync")
+    assert result.code == 2 and "did you mean 'aws-exports'" in result.err
+    config.write_text('[sources.aws]\ntype = "aws-exports"\nbucket = "b"\nexport = "e"\nmonths = "two"\n')
+    result = cli("--config", config, "sync")
+    assert result.code == 2 and "sources.aws.months must be a int" in result.err
+
+
+def test_config_show_says_where_each_value_came_from(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path)
+    shown = cli("--config", config, "config", "show")
+    assert shown.code == 0
+    assert "sources.aws-prod.bucket" in shown.out and str(config) in shown.out
+    monkeypatch.setenv("FINOPS_DB", str(tmp_path / "env.duckdb"))
+    shown = cli("--config", config, "config", "show")
+    assert "env.duckdb" in shown.out and "FINOPS_DB" in shown.out
