@@ -26,6 +26,8 @@ from finops.schema import COSTS
 if TYPE_CHECKING:
     import polars as pl
 
+    from finops.doctor import Check
+
 Progress = Callable[[str, int, int], None]  # (what, bytes done, bytes in all)
 
 
@@ -74,6 +76,33 @@ class AwsExports:
                 continue
             plans.append(PeriodExport(period, key, hashlib.sha256(body).hexdigest(), _data_keys(body, key, settings)))
         return plans
+
+    def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
+        """Read-only: who boto3 is signed in as, whether the bucket is readable, which manifests exist."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from finops.doctor import Check
+
+        try:
+            import boto3
+
+            session = boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
+            identity = session.client("sts").get_caller_identity()
+        except (ClientError, BotoCoreError) as e:
+            return [Check(source, "credentials", False, f"no usable AWS credentials: {type(e).__name__}",
+                          "set AWS_PROFILE, run `aws sso login`, or run on a host with an instance role")]  # fmt: skip
+        checks = [Check(source, "credentials", True, f"signed in to account {identity.get('Account', '?')}")]
+        try:
+            plans = self.plan(settings, today)
+        except SourceError as e:
+            return [*checks, Check(source, "export", False, e.message, e.hint)]
+        where = f"s3://{settings['bucket']}/{_join(settings['prefix'], settings['export'])}"
+        if not plans:
+            checks.append(Check(source, "export", False, f"no manifest under {where} for the last {settings['months']} "
+                                "month(s)", "check bucket, prefix and export in finops.toml"))  # fmt: skip
+        for plan in plans:
+            checks.append(Check(source, f"export {plan.period}", True, f"manifest lists {len(plan.data_keys)} file(s)"))
+        return checks
 
     def fetch(
         self,

@@ -183,6 +183,28 @@ def sync(
     print_sync_results(results, location.path)
 
 
+@app.command()
+def doctor(
+    selectors: Annotated[
+        list[str] | None, typer.Argument(help="Sources or providers (aws) to check; default all.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Check every configured source with read-only calls, one line each; exit 3 if anything is wrong.
+
+    Prints who the SDK is signed in as (the account, never a secret), whether the export is readable, and when
+    each source was last loaded.
+    """
+    from finops.config import load_config
+    from finops.doctor import freshness_checks, run_checks
+    from finops.ui.summary import print_checks
+
+    config = load_config(_State.config)
+    checks = run_checks(config, selectors) + freshness_checks(_location(db).path, config)
+    if not print_checks(checks):
+        raise typer.Exit(int(ExitCode.SOURCE))
+
+
 config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -217,7 +239,8 @@ def _report_db(db: Path | None, demo: bool) -> Path:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: the one error boundary mapping exceptions to documented codes."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, an Exit raised by a command comes back as the return value.
+        returned = app(args=argv, standalone_mode=False)
     except FinopsError as e:
         if _State.debug:
             raise
@@ -240,7 +263,7 @@ def run(argv: list[str] | None = None) -> int:
             raise
         _print_error(f"internal error: {type(e).__name__}: {e}", "run again with --debug for a traceback")
         return int(ExitCode.SOURCE)
-    return int(ExitCode.OK)
+    return returned if isinstance(returned, int) else int(ExitCode.OK)
 
 
 def main() -> NoReturn:

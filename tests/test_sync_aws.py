@@ -206,3 +206,28 @@ def test_config_show_says_where_each_value_came_from(cli, tmp_path: Path, monkey
     monkeypatch.setenv("FINOPS_DB", str(tmp_path / "env.duckdb"))
     shown = cli("--config", config, "config", "show")
     assert "env.duckdb" in shown.out and "FINOPS_DB" in shown.out
+
+
+def test_doctor_checks_credentials_export_and_freshness(aws: object, cli, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    period = datetime.now(UTC).strftime("%Y-%m")  # doctor looks at the window ending today
+    config = write_config(tmp_path)
+    publish(aws, pl.read_csv(AWS_FOCUS, infer_schema=False), "exec-1", period=period)
+
+    before = cli("--config", config, "doctor", "aws")
+    assert before.code == 3  # never loaded yet
+    assert "ok   aws-prod: credentials: signed in to account" in before.out
+    assert f"ok   aws-prod: export {period}: manifest lists 2 file(s)" in before.out
+    assert "FAIL store: database: no database at" in before.out and "testing" not in before.out
+
+    assert cli("--config", config, "sync").code == 0
+    after = cli("--config", config, "doctor")
+    assert after.code == 0, after.out
+    assert "FAIL" not in after.out and "aws-prod: freshness: last loaded" in after.out
+
+
+def test_doctor_names_a_missing_export(aws: object, cli, tmp_path: Path) -> None:
+    result = cli("--config", write_config(tmp_path), "doctor", "aws-prod")
+    assert result.code == 3
+    assert "FAIL aws-prod: export: no manifest under s3://acme-billing/exports/focus-daily" in result.out

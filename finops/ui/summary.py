@@ -8,10 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from finops.config import Config
+from finops.doctor import Check
 from finops.paths import DbLocation
 from finops.store import LoadResult
 from finops.sync import PeriodResult
@@ -89,3 +91,14 @@ def print_config(config: Config, db: DbLocation) -> None:
         for key, value in source.settings.items():
             lines.append(f"sources.{source.name}.{key} = {value!r}  # {file}")
     print("\n".join(lines))
+
+
+def print_checks(checks: list[Check]) -> bool:
+    """One line per check on stdout; True when all passed."""
+    console = Console(soft_wrap=True, highlight=False)
+    for check in checks:
+        mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {escape(check.source)}: {escape(check.name)}: {escape(check.detail)}")
+        if check.hint and not check.ok:
+            console.print(f"     [dim]hint: {escape(check.hint)}[/]")
+    return all(check.ok for check in checks)

@@ -1,0 +1,68 @@
+"""`finops doctor`: one line per check, for every configured source, using read-only calls only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from finops.config import Config, SourceConfig
+from finops.connectors import resolve
+from finops.errors import FinopsError, UsageError
+
+
+@dataclass(frozen=True)
+class Check:
+    source: str
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+
+def run_checks(config: Config, selectors: list[str] | None = None) -> list[Check]:
+    """Checks for the sources named, or of the providers named (`aws` selects every `aws-*` source)."""
+    sources = _select(config, selectors or [])
+    checks: list[Check] = []
+    for source in sources:
+        connector: Any = resolve(source.type)
+        if not hasattr(connector, "checks"):
+            checks.append(Check(source.name, "checks", True, f"{source.type}: nothing to check remotely"))
+            continue
+        try:
+            checks.extend(connector.checks(source.name, source.settings, datetime.now(UTC).date()))
+        except FinopsError as e:  # a check that could not even run is itself a failed check
+            checks.append(Check(source.name, "connect", False, e.message, e.hint))
+    return checks
+
+
+def freshness_checks(db: Path, config: Config) -> list[Check]:
+    """When each configured source was last loaded, from the store's load log."""
+    from finops.store import open_store
+
+    if not db.exists():
+        return [Check("store", "database", False, f"no database at {db}", "run finops sync")]
+    with open_store(db, read_only=True) as store:
+        loaded = dict(store.fetch("SELECT source, max(loaded_at) FROM loads GROUP BY source"))
+    checks = []
+    for source in config.sources:
+        last = loaded.get(source.name)
+        detail = f"last loaded {last:%Y-%m-%d %H:%M} UTC" if last else "never loaded"
+        checks.append(Check(source.name, "freshness", last is not None, detail, None if last else "run finops sync"))
+    return checks
+
+
+def _select(config: Config, selectors: list[str]) -> list[SourceConfig]:
+    if not selectors:
+        if not config.sources:
+            raise UsageError("no sources configured", hint="add a [sources.NAME] table to finops.toml")
+        return list(config.sources)
+    chosen: list[SourceConfig] = []
+    for selector in selectors:
+        matches = [s for s in config.sources if s.name == selector or s.type.split("-")[0] == selector]
+        if not matches:
+            names = [s.name for s in config.sources] + sorted({s.type.split("-")[0] for s in config.sources})
+            raise UsageError(f"no source or provider named {selector!r}", hint=f"configured: {', '.join(names)}")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
