@@ -231,3 +231,45 @@ def test_doctor_names_a_missing_export(aws: object, cli, tmp_path: Path) -> None
     result = cli("--config", write_config(tmp_path), "doctor", "aws-prod")
     assert result.code == 3
     assert "FAIL aws-prod: export: no manifest under s3://acme-billing/exports/focus-daily" in result.out
+
+
+KILLED_SYNC = """
+import sys, time
+import finops.frames as frames
+real = frames.conform
+calls = []
+def paused(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the first file's rows are inserted, inside the open transaction
+        print("half-written", flush=True)
+        time.sleep(60)
+    return real(*args, **kwargs)
+frames.conform = paused
+from finops.cli import run
+sys.exit(run(["--config", sys.argv[1], "sync", "--period", "2026-05"]))
+"""
+
+
+def test_a_sync_killed_mid_load_leaves_the_previous_data(aws: object, cli, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path)
+    original = pl.read_csv(AWS_FOCUS, infer_schema=False)
+    publish(aws, original, "exec-1")
+    assert cli("--config", config, "sync", "--period", "2026-05").code == 0
+    before = totals(tmp_path / "store.duckdb")
+
+    publish(aws, pl.concat([original, original.head(100)]), "exec-2")
+    sync = subprocess.Popen([sys.executable, "-c", KILLED_SYNC, str(config)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sync.stdout is not None and sync.stdout.readline().strip() == "half-written"
+        os.kill(sync.pid, signal.SIGKILL)
+    finally:
+        sync.wait(timeout=30)
+    assert totals(tmp_path / "store.duckdb") == before
+    # and the next sync completes the restatement
+    assert cli("--config", config, "sync", "--period", "2026-05").code == 0
+    assert totals(tmp_path / "store.duckdb")[0] == original.height + 100
