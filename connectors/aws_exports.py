@@ -36,7 +36,7 @@ class PeriodExport:
     """One billing period of the export as its manifest describes it."""
 
     period: str  # YYYY-MM
-    manifest_key: str
+    origin: str  # where the period's data was described: the manifest's S3 URI
     fingerprint: str
     data_keys: tuple[str, ...]
 
@@ -74,7 +74,9 @@ class AwsExports:
             body = _get(s3, settings["bucket"], key, missing_ok=True)
             if body is None:
                 continue
-            plans.append(PeriodExport(period, key, hashlib.sha256(body).hexdigest(), _data_keys(body, key, settings)))
+            origin = f"s3://{settings['bucket']}/{key}"
+            digest = hashlib.sha256(body).hexdigest()
+            plans.append(PeriodExport(period, origin, digest, _data_keys(body, key, settings)))
         return plans
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:

@@ -63,17 +63,10 @@ _INSTANCE_TYPE = (
 
 @dataclass(frozen=True)
 class FocusFiles:
-    """Connector: settings are {"paths": [Path, ...], "source": str | None}."""
+    """FOCUS files are loaded by `finops ingest PATH...` (see read_focus_batches); nothing to sync."""
 
     name: str = "focus"
     table = COSTS
-
-    def fetch(self, settings: dict[str, object]) -> Iterator[pl.DataFrame]:
-        paths = settings["paths"]
-        source = settings.get("source")
-        assert isinstance(paths, list)
-        for path in expand_paths(paths):
-            yield from read_focus_batches(path, source=source if isinstance(source, str) else None)
 
 
 CONNECTOR = FocusFiles()

@@ -76,6 +76,6 @@ def _sync_source(
         with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
             frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
             with open_store(db) as store:
-                load = store.replace_slices(COSTS, frames, checksum=checksum, inputs=[export.manifest_key])
+                load = store.replace_slices(COSTS, frames, checksum=checksum, inputs=[export.origin])
         results.append(PeriodResult(source.name, export.period, load))
     return results
