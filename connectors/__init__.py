@@ -59,6 +59,7 @@ class SyncConnector(Connector, Protocol):
 CONNECTORS: dict[str, str] = {
     "focus": "finops.connectors.focus_files",
     "aws-exports": "finops.connectors.aws_exports",
+    "aws-cost-explorer": "finops.connectors.aws_cost_explorer",
 }
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
 from finops.errors import SourceError
+from finops.periods import billing_periods_back
 from finops.schema import COSTS
 
 if TYPE_CHECKING:
@@ -41,15 +42,6 @@ class PeriodExport:
     data_keys: tuple[str, ...]
 
 
-def _months_back(today: date, months: int) -> list[str]:
-    periods = []
-    year, month = today.year, today.month
-    for _ in range(max(months, 1)):
-        periods.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return sorted(periods)
-
-
 @dataclass(frozen=True)
 class AwsExports:
     name: str = "aws-exports"
@@ -68,7 +60,7 @@ class AwsExports:
         the fingerprint of that manifest."""
         s3 = _client(settings)
         plans = []
-        for period in periods or _months_back(today, int(settings["months"])):
+        for period in periods or billing_periods_back(today, int(settings["months"])):
             key = _join(settings["prefix"], settings["export"], "metadata", f"BILLING_PERIOD={period}",
                         f"{settings['export']}-Manifest.json")  # fmt: skip
             body = _get(s3, settings["bucket"], key, missing_ok=True)

@@ -87,3 +87,14 @@ def _month(first: date) -> tuple[Period, Period]:
 def _before(period: Period) -> Period:
     start = period.start - timedelta(days=period.days)
     return Period(start, period.start, f"{start:%Y-%m-%d} to {period.start - timedelta(days=1):%Y-%m-%d}")
+
+
+def billing_periods_back(today: date, months: int) -> list[str]:
+    """The billing periods (YYYY-MM) of the last `months` months up to today's, oldest first: the window a sync
+    looks at, because providers restate closed months for weeks."""
+    periods = []
+    year, month = today.year, today.month
+    for _ in range(max(months, 1)):
+        periods.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return sorted(periods)

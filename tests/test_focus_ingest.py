@@ -242,7 +242,6 @@ def test_tag_keys_are_normalised_in_the_store(cli, db: Path, tmp_path: Path) -> 
 
 def test_batches_give_the_same_store_and_global_row_numbers(db: Path, tmp_path: Path) -> None:
     from finops.connectors.focus_files import read_focus_batches
-
     from finops.errors import InputError
     from finops.schema import COSTS
     from finops.store import open_store

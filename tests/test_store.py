@@ -14,8 +14,8 @@ import duckdb
 import polars as pl
 import pytest
 from conftest import BILLING
-from finops.connectors.focus_files import read_focus_file
 
+from finops.connectors.focus_files import read_focus_file
 from finops.errors import StoreBusyError, UsageError
 from finops.migrations import SCHEMA_VERSION
 from finops.schema import CANONICAL_TABLES, COSTS
