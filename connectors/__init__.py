@@ -60,6 +60,7 @@ CONNECTORS: dict[str, str] = {
     "focus": "finops.connectors.focus_files",
     "aws-exports": "finops.connectors.aws_exports",
     "aws-cost-explorer": "finops.connectors.aws_cost_explorer",
+    "aws-sagemaker": "finops.connectors.aws_sagemaker",
 }
 
 

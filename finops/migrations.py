@@ -9,7 +9,7 @@ from finops.schema import CANONICAL_TABLES, create_table_sql
 
 _V1 = [
     "CREATE TABLE finops_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    *(create_table_sql(table) for table in CANONICAL_TABLES.values()),
+    *(create_table_sql(table, version=1) for table in CANONICAL_TABLES.values()),
     """
     CREATE TABLE loads (
         load_id VARCHAR NOT NULL,
@@ -30,5 +30,11 @@ _V1 = [
     """,
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+# CloudWatch reports latency as statistics, not histograms: keep its p95 and mean beside the buckets.
+_V2 = [
+    "ALTER TABLE usage_metrics ADD COLUMN latency_p95_s DOUBLE",
+    "ALTER TABLE usage_metrics ADD COLUMN latency_mean_s DOUBLE",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)

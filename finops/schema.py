@@ -187,6 +187,8 @@ USAGE_METRICS = Table(
         ("x_Source", TEXT),
         ("x_LoadId", TEXT),
         ("x_Day", "DATE"),
+        ("latency_p95_s", "DOUBLE"),  # schema version 2: statistics where no histogram exists (CloudWatch)
+        ("latency_mean_s", "DOUBLE"),
     ),
     slice_by=("x_Source", "x_Day"),
 )
@@ -214,7 +216,13 @@ CANONICAL_TABLES: dict[str, Table] = {
 }
 
 
-def create_table_sql(table: Table) -> str:
-    """DDL for a canonical table; names are constants from this module, never user input."""
-    columns = ",\n    ".join(f'"{name}" {type_}' for name, type_ in table.columns)
+# Columns added by later migrations, by table: the version-1 DDL must stay what shipped.
+ADDED_LATER: dict[str, tuple[str, ...]] = {"usage_metrics": ("latency_p95_s", "latency_mean_s")}
+
+
+def create_table_sql(table: Table, version: int) -> str:
+    """DDL for a canonical table as it was at schema `version` 1 (later columns come by migration); names are
+    constants from this module, never user input."""
+    later = ADDED_LATER.get(table.name, ()) if version == 1 else ()
+    columns = ",\n    ".join(f'"{name}" {type_}' for name, type_ in table.columns if name not in later)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n    {columns}\n)'

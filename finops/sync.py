@@ -4,6 +4,7 @@ and replace exactly the periods whose source changed. A run with nothing new wri
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from finops.config import Config, SourceConfig
 from finops.connectors import resolve
 from finops.errors import UsageError
-from finops.schema import COSTS
+from finops.schema import Table
 from finops.store import LoadResult, open_store
 
 Progress = Callable[[str, int, int], None]
@@ -39,8 +40,11 @@ def sync(
     """Sync the named sources (default: all), one billing period at a time, each in its own transaction.
     `periods` (YYYY-MM) replaces the restatement window, e.g. to backfill older months."""
     for period in periods or []:
-        if len(period) != 7 or period[4] != "-" or not (period[:4] + period[5:]).isdigit():
-            raise UsageError(f"--period {period!r} is not a billing period", hint="use YYYY-MM, e.g. 2026-10")
+        if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", period):
+            raise UsageError(
+                f"--period {period!r} is neither a billing period nor a day",
+                hint="use YYYY-MM (billing sources) or YYYY-MM-DD (metrics sources such as aws-sagemaker)",
+            )
     sources = [config.source(name) for name in names] if names else list(config.sources)
     if not sources:
         raise UsageError(
@@ -53,11 +57,11 @@ def sync(
     return results
 
 
-def _unchanged(db: Path, checksum: str) -> bool:
+def _unchanged(db: Path, table: Table, checksum: str) -> bool:
     if not db.exists():
         return False
     with open_store(db, read_only=True) as store:
-        return store.is_unchanged(COSTS, checksum)
+        return store.is_unchanged(table, checksum)
 
 
 def _sync_source(
@@ -70,12 +74,14 @@ def _sync_source(
     for export in connector.plan(source.settings, day, periods):
         # The source's name is part of the fingerprint: two sources reading one export are two loads.
         checksum = hashlib.sha256(f"{source.name}\n{export.fingerprint}".encode()).hexdigest()
-        if _unchanged(db, checksum):
-            results.append(PeriodResult(source.name, export.period, LoadResult("", COSTS.name, unchanged=True)))
+        if _unchanged(db, connector.table, checksum):
+            results.append(
+                PeriodResult(source.name, export.period, LoadResult("", connector.table.name, unchanged=True))
+            )
             continue
         with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
             frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
             with open_store(db) as store:
-                load = store.replace_slices(COSTS, frames, checksum=checksum, inputs=[export.origin])
+                load = store.replace_slices(connector.table, frames, checksum=checksum, inputs=[export.origin])
         results.append(PeriodResult(source.name, export.period, load))
     return results

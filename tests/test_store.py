@@ -155,3 +155,16 @@ def test_slices_of_other_sources_and_periods_are_untouched(db: Path) -> None:
         result = store.replace_slices(COSTS, [frame.head(10)], checksum="c", inputs=["c"])
     assert [(c.source, c.rows, c.previous_rows) for c in result.slices] == [("aws", 10, 500)]
     assert [(s, n) for s, n, _ in costs_state(db)] == [("aws", 10), ("other", 500)]
+
+
+def test_a_version_1_store_migrates_and_keeps_its_rows(db: Path) -> None:
+    from finops.migrations import MIGRATIONS
+
+    with duckdb.connect(str(db)) as con:  # a store as the first release wrote it
+        for statement in MIGRATIONS[1]:
+            con.execute(statement)
+        con.execute("INSERT INTO finops_meta VALUES ('schema_version', '1')")
+        con.execute("INSERT INTO usage_metrics (endpoint, requests) VALUES ('chat', 42)")
+    with open_store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION >= 2
+        assert store.fetch("SELECT endpoint, requests, latency_p95_s FROM usage_metrics") == [("chat", 42, None)]

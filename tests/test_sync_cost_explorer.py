@@ -10,7 +10,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from aws_server import moto_server
 
 EC2, S3 = "Amazon Elastic Compute Cloud - Compute", "Amazon Simple Storage Service"

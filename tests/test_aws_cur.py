@@ -1,0 +1,305 @@
+"""AWS Cost and Usage Reports (legacy CUR 1.0 and CUR 2.0) mapped to FOCUS, reconciled against an independent
+reader (Python's csv + Decimal) and against figures worked out by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import BILLING
+
+from finops.connectors.aws_cur import check_cur_header, cur_version, read_cur_batches
+from finops.connectors.focus_files import read_header
+from finops.errors import InputError
+from finops.schema import COSTS
+from finops.store import open_store
+
+LEGACY = BILLING / "focus-converters" / "aws-cur-legacy.csv"
+CENT = Decimal("0.01")
+PAYER = "012345678901"  # leading zero: an integer would lose it
+ACCOUNT = "000123456789"
+SP_ARN = f"arn:aws:savingsplans::{PAYER}:savingsplan/0a1b2c3d"
+RI_ARN = f"arn:aws:ec2:us-east-1:{PAYER}:reserved-instances/4e5f6a7b"
+
+
+def legacy_totals() -> dict[tuple[str, str], Decimal]:
+    """(billing period start date, line item type) -> sum of lineItem/UnblendedCost, with nothing finops uses."""
+    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    with LEGACY.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            key = (row["bill/BillingPeriodStartDate"][:10], row["lineItem/LineItemType"])
+            totals[key] += Decimal(row["lineItem/UnblendedCost"])
+    return dict(totals)
+
+
+def stored_by_type(db: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal, int]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.execute(
+            """SELECT strftime("BillingPeriodStart", '%Y-%m-%d'), json_extract_string("x_Extras", '$.x_LineItemType'),
+                      sum("BilledCost"), sum("EffectiveCost"), count(*) FROM costs GROUP BY ALL"""
+        ).fetchall()
+    return {(period, kind): (billed, effective, n) for period, kind, billed, effective, n in rows}
+
+
+def test_cur_version_reads_the_header() -> None:
+    assert cur_version(read_header(LEGACY)) == "1.0"
+    assert cur_version(["identity_line_item_id", "line_item_unblended_cost"]) == "2.0"
+    assert cur_version(read_header(BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv")) is None
+
+
+def test_legacy_cur_reconciles_exactly_per_period_and_line_item_type(db: Path) -> None:
+    batches = list(read_cur_batches(LEGACY, batch_rows=500))
+    assert [b.height for b in batches] == [500, 500, 281]
+    with open_store(db) as store:
+        assert store.replace_slices(COSTS, batches, checksum="cur", inputs=["aws-cur-legacy.csv"]).rows == 1281
+    expected = legacy_totals()
+    actual = stored_by_type(db)
+    assert set(actual) == set(expected) == {("2023-11-01", "Usage"), ("2023-11-01", "Tax")}
+    for key, unblended in expected.items():
+        billed, effective, _ = actual[key]
+        assert billed.quantize(CENT) == unblended.quantize(CENT), key
+        # Exact, not just to the cent: values such as 1.81E-8 are parsed, not rounded away.
+        assert billed == unblended, key
+        assert effective == unblended, key  # no commitments in this file: amortised equals unblended
+    assert sum(expected.values()) == Decimal("1.68230869740")
+    with duckdb.connect(str(db), read_only=True) as con:
+        tax = con.execute(
+            """SELECT "ChargeCategory", count(*) FROM costs
+               WHERE json_extract_string("x_Extras", '$.x_LineItemType') = 'Tax' GROUP BY ALL"""
+        ).fetchall()
+        ids = con.execute(
+            """SELECT DISTINCT "BillingAccountId", "SubAccountId", typeof("BillingAccountId"), "ProviderName",
+                      "InvoiceIssuerName", "x_Source", "x_FocusVersion" FROM costs"""
+        ).fetchall()
+        categories = con.execute('SELECT DISTINCT "ChargeCategory" FROM costs ORDER BY 1').fetchall()
+    assert tax == [("Tax", 12)]
+    assert categories == [("Tax",), ("Usage",)]
+    assert ids == [
+        (
+            "123412340534",
+            "123412340534",
+            "VARCHAR",
+            "AWS",
+            "Amazon Web Services Canada, Inc.",
+            "focus:AWS:123412340534",
+            "cur-1.0",
+        )
+    ]
+
+
+# One billing period of CUR 2.0 line items, with the FOCUS result worked out by hand:
+# (line item type, unblended cost, expected BilledCost, expected EffectiveCost, expected ChargeCategory, columns).
+# The Savings Plan commits 6.00 for the period and 5.00 of it covers usage worth 8.00 On-Demand; the RI costs
+# 2.00 amortised upfront + 4.00 recurring, 5.00 of it used; the RI and SP upfront payments were made this month.
+CASES: list[tuple[str, str, str, str, str, dict[str, object]]] = [
+    ("Usage", "10.00", "10.00", "10.00", "Usage", {"tags": {"user_team": "ml", "aws_createdBy": "tf"}, "gpu": True}),
+    ("Usage", "2.50", "2.50", "2.50", "Usage", {"tags": {"user_Team": "infra"}}),
+    ("SavingsPlanCoveredUsage", "8.00", "0", "5.00", "Usage", {"sp": SP_ARN, "sp_effective": "5.00"}),
+    ("SavingsPlanNegation", "-8.00", "0", "0", "Usage", {"sp": SP_ARN}),
+    ("SavingsPlanRecurringFee", "6.00", "6.00", "1.00", "Purchase", {"sp": SP_ARN, "total": "6.00", "used": "5.00"}),
+    ("SavingsPlanUpfrontFee", "50.00", "50.00", "0", "Purchase", {"sp": SP_ARN}),
+    ("DiscountedUsage", "0", "0", "5.00", "Usage", {"ri": RI_ARN, "ri_effective": "5.00"}),
+    ("RIFee", "4.00", "4.00", "1.00", "Purchase", {"ri": RI_ARN, "unused_upfront": "0.40", "unused_recurring": "0.60"}),
+    ("Fee", "100.00", "100.00", "0", "Purchase", {"ri": RI_ARN}),
+    ("Credit", "-1.25", "-1.25", "-1.25", "Credit", {}),
+    ("Refund", "-0.75", "-0.75", "-0.75", "Adjustment", {}),
+    ("Tax", "1.10", "1.10", "1.10", "Tax", {}),
+    ("Usage", "7.00", "7.00", "7.00", "Usage", {"marketplace": "Acme Data Inc."}),
+]
+TOTAL_BILLED = Decimal("178.60")  # 10 + 2.50 + 6 + 50 + 4 + 100 - 1.25 - 0.75 + 1.10 + 7
+TOTAL_EFFECTIVE = Decimal("30.60")  # 10 + 2.50 + 5 + 1 + 5 + 1 - 1.25 - 0.75 + 1.10 + 7
+
+
+def cur2_rows() -> list[dict[str, object]]:
+    rows = []
+    for kind, unblended, _, _, _, extra in CASES:
+        marketplace = extra.get("marketplace")
+        rows.append(
+            {
+                "identity_line_item_id": f"line-{len(rows)}",
+                "bill_bill_type": "Anniversary",
+                "bill_billing_entity": "AWS Marketplace" if marketplace else "AWS",
+                "bill_invoicing_entity": "Amazon Web Services, Inc.",
+                "bill_payer_account_id": PAYER,
+                "bill_payer_account_name": "Lumen Labs",
+                "bill_billing_period_start_date": "2024-06-01T00:00:00.000Z",
+                "bill_billing_period_end_date": "2024-07-01T00:00:00.000Z",
+                "line_item_usage_account_id": ACCOUNT,
+                "line_item_line_item_type": kind,
+                "line_item_usage_start_date": "2024-06-03T00:00:00.000Z",
+                "line_item_usage_end_date": "2024-06-04T00:00:00.000Z",
+                "line_item_product_code": "AmazonEC2",
+                "line_item_usage_type": "USE1-BoxUsage:p4d.24xlarge" if extra.get("gpu") else "USE1-Requests",
+                "line_item_unblended_cost": unblended,
+                "line_item_legal_entity": marketplace or "Amazon Web Services, Inc.",
+                "product": {"product_name": "Amazon Elastic Compute Cloud", "region": "us-east-1"},
+                "product_instance_type": "p4d.24xlarge" if extra.get("gpu") else None,
+                "savings_plan_savings_plan_a_r_n": extra.get("sp"),
+                "savings_plan_savings_plan_effective_cost": extra.get("sp_effective"),
+                "savings_plan_total_commitment_to_date": extra.get("total"),
+                "savings_plan_used_commitment": extra.get("used"),
+                "reservation_reservation_a_r_n": extra.get("ri"),
+                "reservation_effective_cost": extra.get("ri_effective"),
+                "reservation_unused_amortized_upfront_fee_for_billing_period": extra.get("unused_upfront"),
+                "reservation_unused_recurring_fee": extra.get("unused_recurring"),
+                "resource_tags": extra.get("tags", {}),
+            }
+        )
+    return rows
+
+
+MAPS = ("product", "resource_tags")
+MONEY = (
+    "line_item_unblended_cost",
+    "savings_plan_savings_plan_effective_cost",
+    "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment",
+    "reservation_effective_cost",
+    "reservation_unused_amortized_upfront_fee_for_billing_period",
+    "reservation_unused_recurring_fee",
+)
+
+
+def write_cur2(rows: list[dict[str, object]], path: Path) -> Path:
+    """CSV as AWS writes CUR 2.0 CSV (maps as JSON text), or parquet as AWS writes it (MAP columns, doubles)."""
+    names = list(rows[0])
+    if path.suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=names)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: json.dumps(v) if k in MAPS else v for k, v in row.items()})
+        return path
+    columns = {}
+    for name in names:
+        values = [row[name] for row in rows]
+        if name in MAPS:
+            columns[name] = pa.array([list(v.items()) for v in values], pa.map_(pa.string(), pa.string()))
+        elif name in MONEY:
+            columns[name] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+        else:
+            columns[name] = pa.array(values, pa.string())
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cur2_commitments_are_amortised_without_double_counting(tmp_path: Path, suffix: str) -> None:
+    path = write_cur2(cur2_rows(), tmp_path / f"cur2{suffix}")
+    frame = pl.concat(list(read_cur_batches(path)))
+    frame = frame.with_columns(kind=pl.col("x_Extras").str.json_path_match("$.x_LineItemType"))
+    assert frame.height == len(CASES)
+    rows = frame.to_dicts()
+    for row, (kind, unblended, billed, effective, category, _) in zip(rows, CASES, strict=True):
+        assert row["kind"] == kind
+        assert (row["BilledCost"], row["EffectiveCost"], row["ChargeCategory"]) == (
+            Decimal(billed),
+            Decimal(effective),
+            category,
+        ), kind
+        assert Decimal(json.loads(row["x_Extras"])["x_UnblendedCost"]) == Decimal(unblended), kind
+    billed_total = sum(r["BilledCost"] for r in rows)
+    effective_total = sum(r["EffectiveCost"] for r in rows)
+    # Float parquet values here round to themselves at 15 places, so both formats are exact.
+    assert billed_total == TOTAL_BILLED == sum(Decimal(c[1]) for c in CASES)  # the invoice: sum of unblended
+    assert effective_total == TOTAL_EFFECTIVE
+    # Each commitment counts once in EffectiveCost: the Savings Plan exactly its 6.00 commitment, the RI exactly
+    # its 6.00 for the period; the covered usage's 8.00 On-Demand and its negation count nowhere.
+    by_commitment = (
+        frame.filter(pl.col("kind") != "SavingsPlanUpfrontFee")
+        .group_by("CommitmentDiscountId")
+        .agg(pl.col("EffectiveCost").sum(), pl.col("BilledCost").sum())
+    )
+    totals = {r["CommitmentDiscountId"]: (r["EffectiveCost"], r["BilledCost"]) for r in by_commitment.to_dicts()}
+    assert totals[SP_ARN] == (Decimal("6.00"), Decimal("6.00"))
+    assert totals[RI_ARN][0] == Decimal("6.00")
+
+    covered, fee, ri_fee = rows[2], rows[4], rows[7]
+    assert (covered["CommitmentDiscountType"], covered["CommitmentDiscountStatus"], covered["PricingCategory"]) == (
+        "Savings Plan",
+        "Used",
+        "Committed",
+    )
+    assert (fee["CommitmentDiscountStatus"], fee["CommitmentDiscountCategory"]) == ("Unused", "Spend")
+    assert (ri_fee["CommitmentDiscountType"], ri_fee["CommitmentDiscountStatus"]) == ("Reserved Instance", "Unused")
+    assert rows[11]["PricingCategory"] is None  # Tax has no pricing category in FOCUS 1.2
+
+    gpu, s3, marketplace = rows[0], rows[1], rows[12]
+    assert json.loads(gpu["Tags"]) == {"team": "ml", "aws:created_by": "tf"}
+    assert json.loads(s3["Tags"]) == {"team": "infra"}
+    assert rows[2]["Tags"] is None  # an empty map is no tags
+    assert (gpu["x_InstanceType"], json.loads(gpu["SkuPriceDetails"])) == (
+        "p4d.24xlarge",
+        {"InstanceType": "p4d.24xlarge"},
+    )
+    assert (gpu["ServiceName"], gpu["RegionId"]) == ("Amazon Elastic Compute Cloud", "us-east-1")
+    assert (marketplace["ProviderName"], marketplace["PublisherName"]) == ("AWS", "Acme Data Inc.")
+    assert (gpu["ProviderName"], gpu["PublisherName"]) == ("AWS", "AWS")
+    assert {(r["BillingAccountId"], r["SubAccountId"], r["BillingAccountName"]) for r in rows} == {
+        (PAYER, ACCOUNT, "Lumen Labs")
+    }
+    assert set(frame.get_column("x_FocusVersion")) == {"cur-2.0"}
+
+
+def test_cur2_csv_and_parquet_give_the_same_rows(tmp_path: Path) -> None:
+    rows = cur2_rows()
+    from_csv = pl.concat(list(read_cur_batches(write_cur2(rows, tmp_path / "cur2.csv"))))
+    from_parquet = pl.concat(list(read_cur_batches(write_cur2(rows, tmp_path / "cur2.parquet"))))
+    # The extras keep each file's own unblended text ("8.00" against 8.0); every FOCUS column is the same.
+    assert from_csv.drop("x_Extras").equals(from_parquet.drop("x_Extras"))
+
+
+def test_non_numeric_cost_names_file_row_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    frame = pl.read_csv(LEGACY, infer_schema=False)
+    column = "lineItem/UnblendedCost"
+    frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 516).then(pl.lit("12.3O")).otherwise(pl.col(column)).alias(column)
+    ).write_csv(bad)
+    with pytest.raises(InputError, match=r"bad\.csv: row 517, column lineItem/UnblendedCost: '12\.3O' is not a number"):
+        list(read_cur_batches(bad, batch_rows=200))
+
+
+def test_commitment_line_without_its_amortisation_is_refused(tmp_path: Path) -> None:
+    rows = cur2_rows()
+    rows[2]["savings_plan_savings_plan_effective_cost"] = None
+    path = write_cur2(rows, tmp_path / "cur2.csv")
+    with pytest.raises(InputError, match="row 3, column savings_plan_savings_plan_effective_cost: empty"):
+        list(read_cur_batches(path))
+
+
+def test_a_file_that_is_not_a_cur_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not an AWS Cost and Usage Report"):
+        check_cur_header(BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv")
+    partial = tmp_path / "partial.csv"
+    partial.write_text("lineItem/UnblendedCost,lineItem/LineItemType\n1.0,Usage\n")
+    with pytest.raises(InputError, match="missing column\\(s\\) lineItem/UsageStartDate"):
+        check_cur_header(partial)
+
+
+def test_legacy_cur_as_parquet_flat_tag_and_product_columns(tmp_path: Path) -> None:
+    """Legacy CUR delivered as parquet for Athena: CUR 2.0 spellings, but tags and product attributes as columns."""
+    rows = []
+    for row in cur2_rows()[:2]:
+        tags = row.pop("resource_tags")
+        product = row.pop("product")
+        assert isinstance(tags, dict) and isinstance(product, dict)
+        row["product_product_name"] = product["product_name"]
+        row["product_region"] = product["region"]
+        row["resource_tags_user_team"] = tags.get("user_team")
+        rows.append(row)
+    path = tmp_path / "legacy.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    frame = pl.concat(list(read_cur_batches(path)))
+    assert frame.get_column("Tags").to_list() == ['{"team":"ml"}', None]
+    assert set(frame.get_column("ServiceName")) == {"Amazon Elastic Compute Cloud"}
+    assert set(frame.get_column("RegionId")) == {"us-east-1"}
