@@ -24,7 +24,13 @@ from pathlib import Path
 import polars as pl
 
 from finops.coerce import ROW, TAG_ENTRY, coerce
-from finops.connectors.focus_files import BATCH_ROWS, normalise_focus_frame, raw_batches, read_errors, read_header
+from finops.connectors.focus_files import (
+    BATCH_ROWS,
+    normalise_focus_frame,
+    numbered_batches,
+    read_errors,
+    read_header,
+)
 from finops.errors import InputError
 from finops.schema import MONEY, Table
 
@@ -154,15 +160,9 @@ def read_cur_batches(path: Path, *, source: str | None = None, batch_rows: int =
     the same bill then replace each other's slices instead of being counted twice.
     """
     version = check_cur_header(path)
-    offset = 1
-    for raw in read_errors(path, lambda: raw_batches(path, batch_rows)):
-        raw = raw.with_row_index(ROW, offset=offset)
-        offset += raw.height
-        data = [name for name in raw.columns if name != ROW]
-        raw = raw.filter(~pl.all_horizontal(pl.col(data).is_null())) if data else raw
-        if raw.height:
-            focus = cur_to_focus(raw, version=version, file=str(path))
-            yield normalise_focus_frame(focus, path, source, f"cur-{version}")
+    for raw in numbered_batches(path, batch_rows):
+        focus = cur_to_focus(raw, version=version, file=str(path))
+        yield normalise_focus_frame(focus, path, source, f"cur-{version}")
 
 
 def cur_to_focus(raw: pl.DataFrame, *, version: str, file: str = "CUR") -> pl.DataFrame:

@@ -123,10 +123,10 @@ class AwsExports:
 
 
 def _frames(files: list[Path], source: str) -> Iterator[pl.DataFrame]:
-    from finops.connectors.focus_files import read_focus_batches
+    from finops.connectors.focus_files import read_billing_batches
 
-    for local in files:
-        yield from read_focus_batches(local, source=source)
+    for local in files:  # a FOCUS export or a CUR 2.0 export: the header says which
+        yield from read_billing_batches(local, source=source)
 
 
 CONNECTOR = AwsExports()

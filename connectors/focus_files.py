@@ -99,26 +99,49 @@ def read_focus_batches(
     (rows are data records, counted from 1 after the header).
     """
     version = _checked_version(path)
+    for raw in numbered_batches(path, batch_rows):
+        yield normalise_focus_frame(_canonical_names(raw, path), path, source, version)
+
+
+def numbered_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """Raw batches of a billing file with the row-number column; rows with no value at all (the spec's examples
+    have blank CRLF lines between rows) are dropped, and row numbers count data records from 1."""
     offset = 1
     for raw in read_errors(path, lambda: raw_batches(path, batch_rows)):
         raw = raw.with_row_index(ROW, offset=offset)
         offset += raw.height
-        # Rows with no value at all (the spec examples have blank CRLF lines between rows) are not rows.
         data = [name for name in raw.columns if name != ROW]
         raw = raw.filter(~pl.all_horizontal(pl.col(data).is_null())) if data else raw
         if raw.height:
-            yield normalise_focus_frame(_canonical_names(raw, path), path, source, version)
+            yield raw
+
+
+def read_billing_batches(
+    path: Path, *, source: str | None = None, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """Any billing file finops reads: an AWS CUR (1.0 or 2.0) goes through the CUR mapping, anything else is
+    read as FOCUS. Decided by the header, so file names do not matter."""
+    from finops.connectors.aws_cur import cur_version, read_cur_batches
+
+    if cur_version(read_errors(path, lambda: read_header(path))):
+        return read_cur_batches(path, source=source, batch_rows=batch_rows)
+    return read_focus_batches(path, source=source, batch_rows=batch_rows)
+
+
+def check_billing_header(path: Path) -> None:
+    """Fail fast, before any database is opened, on a file that is neither FOCUS nor a CUR."""
+    from finops.connectors.aws_cur import check_cur_header, cur_version
+
+    if cur_version(read_errors(path, lambda: read_header(path))):
+        check_cur_header(path)
+    else:
+        _checked_version(path)
 
 
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
     """A whole file as one frame (for small files and tests; ingest streams with read_focus_batches)."""
     frames = list(read_focus_batches(path, source=source))
     return pl.concat(frames) if len(frames) > 1 else frames[0]
-
-
-def check_focus_header(path: Path) -> None:
-    """Fail fast, before any database is opened, on a file that cannot be FOCUS at all."""
-    _checked_version(path)
 
 
 def _checked_version(path: Path) -> str:

@@ -91,7 +91,9 @@ def _main(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="FOCUS files (.csv, .csv.gz, .parquet) or folders of them.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="FOCUS or CUR files (.csv, .csv.gz, .parquet) or folders of them.")
+    ],
     db: DbOption = None,
     source: Annotated[
         str | None,
@@ -99,7 +101,7 @@ def ingest(
     ] = None,
     force: Annotated[bool, typer.Option(help="Load even if the same files were already loaded.")] = False,
 ) -> None:
-    """Load FOCUS 1.0-1.4 cost files into the store.
+    """Load FOCUS 1.0-1.4 cost files, or AWS CUR 1.0/2.0 files, into the store.
 
     Each (source, billing period) in the files replaces what the store held for it, in one transaction:
     re-running after a provider restates a month never duplicates. A bad file is named with its row and

@@ -1,4 +1,4 @@
-"""Load FOCUS files into the store: read and validate every file first, then replace their slices at once."""
+"""Load billing files (FOCUS, or AWS CUR 1.0/2.0) into the store, every given file in one transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finops.connectors.focus_files import check_focus_header, expand_paths, read_focus_batches
+from finops.connectors.focus_files import check_billing_header, expand_paths, read_billing_batches
 from finops.schema import COSTS
 from finops.store import LoadResult, open_store
 
@@ -44,7 +44,7 @@ def ingest_focus(
     """
     files = expand_paths(paths)
     for path in files:
-        check_focus_header(path)
+        check_billing_header(path)
     checksum = checksum_files(files, source)
     existed = db.exists()
     if not force and existed:
@@ -56,7 +56,7 @@ def ingest_focus(
         for index, path in enumerate(files):
             if progress:
                 progress(path, index, len(files))
-            yield from read_focus_batches(path, source=source)
+            yield from read_billing_batches(path, source=source)
 
     try:
         with open_store(db) as store:

@@ -303,3 +303,14 @@ def test_legacy_cur_as_parquet_flat_tag_and_product_columns(tmp_path: Path) -> N
     assert frame.get_column("Tags").to_list() == ['{"team":"ml"}', None]
     assert set(frame.get_column("ServiceName")) == {"Amazon Elastic Compute Cloud"}
     assert set(frame.get_column("RegionId")) == {"us-east-1"}
+
+
+def test_finops_ingest_reads_a_cur_file_by_its_header(cli, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    result = cli("ingest", "--db", db, LEGACY)
+    assert result.code == 0, result.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows, billed, version = con.execute(
+            'SELECT count(*), sum("BilledCost"), any_value("x_FocusVersion") FROM costs'
+        ).fetchall()[0]
+    assert (rows, billed, version) == (1281, Decimal("1.68230869740"), "cur-1.0")
