@@ -273,3 +273,20 @@ def test_a_sync_killed_mid_load_leaves_the_previous_data(aws: object, cli, tmp_p
     # and the next sync completes the restatement
     assert cli("--config", config, "sync", "--period", "2026-05").code == 0
     assert totals(tmp_path / "store.duckdb")[0] == original.height + 100
+
+
+def test_sync_reads_a_cur_2_export_with_amortised_commitments(aws: object, cli, tmp_path: Path) -> None:
+    from test_aws_cur import TOTAL_BILLED, TOTAL_EFFECTIVE, cur2_rows, write_cur2
+
+    data = f"{PREFIX}/{EXPORT}/data/BILLING_PERIOD=2024-06/{EXPORT}-00001.snappy.parquet"
+    aws.put_object(Bucket=BUCKET, Key=data, Body=write_cur2(cur2_rows(), tmp_path / "cur2.parquet").read_bytes())  # type: ignore[attr-defined]
+    manifest = {"executionId": "cur-1", "dataFiles": [f"s3://{BUCKET}/{data}"]}
+    aws.put_object(  # type: ignore[attr-defined]
+        Bucket=BUCKET,
+        Key=f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2024-06/{EXPORT}-Manifest.json",
+        Body=json.dumps(manifest).encode(),
+    )
+    result = cli("--config", write_config(tmp_path), "sync", "--period", "2024-06")
+    assert result.code == 0, result.err
+    _, billed, effective = totals(tmp_path / "store.duckdb")
+    assert (billed, effective) == (TOTAL_BILLED, TOTAL_EFFECTIVE)
