@@ -13,16 +13,19 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
-from finops.errors import SourceError
+from finops.connectors.aws_common import aws_call, identity_check, session
 from finops.periods import billing_periods_back
 from finops.schema import COSTS
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from finops.doctor import Check
 
 METRICS = ("UnblendedCost", "AmortizedCost")
 
@@ -47,8 +50,9 @@ class AwsCostExplorer:
 
     def plan(self, settings: dict[str, Any], today: date, periods: list[str] | None = None) -> list[CostExplorerPeriod]:
         """Cost Explorer has no manifest: each period's answer is fetched here and its hash is the fingerprint."""
-        session = _session(settings)
-        ce, payer = session.client("ce"), _call(session.client("sts").get_caller_identity)["Account"]
+        aws = session(settings)
+        ce = aws.client("ce")
+        payer = aws_call("STS", aws.client("sts").get_caller_identity, "sts:GetCallerIdentity")["Account"]
         plans = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
             start, end = _bounds(period, today)
@@ -56,6 +60,10 @@ class AwsCostExplorer:
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
             plans.append(CostExplorerPeriod(period, f"cost-explorer:{payer}:{period}", digest, tuple(rows)))
         return plans
+
+    def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
+        """Read-only and free: the identity only (every Cost Explorer request costs USD 0.01)."""
+        return [identity_check(source, settings)[0]]
 
     def fetch(
         self, settings: dict[str, Any], unit: CostExplorerPeriod, source: str, workdir: Path, progress: Any = None
@@ -110,7 +118,8 @@ def _query(
         request["Filter"] = {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [account]}}
     out, names, token = [], {}, None
     while True:
-        page = _call(ce.get_cost_and_usage, **request, **({"NextPageToken": token} if token else {}))
+        paged = {**request, **({"NextPageToken": token} if token else {})}
+        page: dict[str, Any] = aws_call("Cost Explorer", partial(ce.get_cost_and_usage, **paged), "ce:GetCostAndUsage")
         for attribute in page.get("DimensionValueAttributes", []):
             names[attribute["Value"]] = attribute.get("Attributes", {}).get("description", "")
         for result in page.get("ResultsByTime", []):
@@ -141,28 +150,3 @@ def _row(
         "Tags": json.dumps({tag_key: tag_value}) if tag_key and tag_value else None,
         "x_Granularity": "cost-explorer: daily by account and service, no resource ids",
     }  # fmt: skip
-
-
-def _session(settings: dict[str, Any]) -> Any:
-    try:
-        import boto3
-    except ImportError as e:
-        raise SourceError("the AWS connector needs boto3", hint="pip install 'finops[aws]'") from e
-    return boto3.Session(profile_name=settings.get("profile"))
-
-
-def _call(method: Any, **kwargs: Any) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return method(**kwargs)
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-            raise SourceError(
-                f"Cost Explorer: access denied ({code})",
-                hint="the credentials boto3 found need ce:GetCostAndUsage (and sts:GetCallerIdentity)",
-            ) from e
-        raise SourceError(f"Cost Explorer: {code or type(e).__name__}: {e}") from e
-    except BotoCoreError as e:
-        raise SourceError(f"Cost Explorer: {e}", hint="check network access and credentials") from e

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
+from finops.connectors.aws_common import aws_call, identity_check, session
 from finops.errors import SourceError
 from finops.periods import billing_periods_back
 from finops.schema import COSTS
@@ -73,30 +74,23 @@ class AwsExports:
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
         """Read-only: who boto3 is signed in as, whether the bucket is readable, which manifests exist."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         from finops.doctor import Check
 
-        try:
-            import boto3
-
-            session = boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
-            identity = session.client("sts").get_caller_identity()
-        except (ClientError, BotoCoreError) as e:
-            return [Check(source, "credentials", False, f"no usable AWS credentials: {type(e).__name__}",
-                          "set AWS_PROFILE, run `aws sso login`, or run on a host with an instance role")]  # fmt: skip
-        checks = [Check(source, "credentials", True, f"signed in to account {identity.get('Account', '?')}")]
+        identity, account = identity_check(source, settings)
+        if account is None:
+            return [identity]
         try:
             plans = self.plan(settings, today)
         except SourceError as e:
-            return [*checks, Check(source, "export", False, e.message, e.hint)]
+            return [identity, Check(source, "export", False, e.message, e.hint)]
         where = f"s3://{settings['bucket']}/{_join(settings['prefix'], settings['export'])}"
         if not plans:
-            checks.append(Check(source, "export", False, f"no manifest under {where} for the last {settings['months']} "
-                                "month(s)", "check bucket, prefix and export in finops.toml"))  # fmt: skip
-        for plan in plans:
-            checks.append(Check(source, f"export {plan.period}", True, f"manifest lists {len(plan.data_keys)} file(s)"))
-        return checks
+            detail = f"no manifest under {where} for the last {settings['months']} month(s)"
+            return [identity, Check(source, "export", False, detail, "check bucket, prefix and export in finops.toml")]
+        return [identity] + [
+            Check(source, f"export {plan.period}", True, f"manifest lists {len(plan.data_keys)} file(s)")
+            for plan in plans
+        ]
 
     def fetch(
         self,
@@ -165,60 +159,34 @@ def _data_keys(body: bytes, manifest_key: str, settings: dict[str, Any]) -> tupl
 
 
 def _client(settings: dict[str, Any]) -> Any:
-    try:
-        import boto3
-    except ImportError as e:
-        raise SourceError("the AWS connector needs boto3", hint="pip install 'finops[aws]'") from e
-    session = boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
-    return session.client("s3")
+    return session(settings).client("s3")
+
+
+S3_READ = "s3:GetObject (and s3:ListBucket) on the export's bucket"
 
 
 def _get(s3: Any, bucket: str, key: str, *, missing_ok: bool = False) -> bytes | None:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if missing_ok and code in ("NoSuchKey", "404"):
+        body: bytes = aws_call(
+            f"s3://{bucket}/{key}", lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), S3_READ
+        )
+    except SourceError as e:
+        if missing_ok and isinstance(e.__cause__, ClientError) and \
+                e.__cause__.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):  # fmt: skip
             return None
-        raise _aws_error(bucket, key, code, e) from e
-    except BotoCoreError as e:
-        raise SourceError(f"s3://{bucket}/{key}: {e}", hint="check network access and the region") from e
+        if isinstance(e.__cause__, ClientError) and e.__cause__.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            raise SourceError(f"s3://{bucket}: no such bucket", hint="check `bucket` in finops.toml") from e
+        raise
     return body
 
 
 def _size(s3: Any, bucket: str, key: str) -> int:
-    from botocore.exceptions import ClientError
-
-    try:
-        return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
-    except ClientError as e:
-        raise _aws_error(bucket, key, e.response.get("Error", {}).get("Code", ""), e) from e
+    return int(
+        aws_call(f"s3://{bucket}/{key}", lambda: s3.head_object(Bucket=bucket, Key=key)["ContentLength"], S3_READ)
+    )
 
 
 def _download(s3: Any, bucket: str, key: str, local: Path) -> None:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.download_file(bucket, key, str(local))
-    except ClientError as e:
-        raise _aws_error(bucket, key, e.response.get("Error", {}).get("Code", ""), e) from e
-
-
-def _aws_error(bucket: str, key: str, code: str, e: Exception) -> SourceError:
-    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
-        return SourceError(
-            f"s3://{bucket}/{key}: AWS refused the credentials ({code})",
-            hint="boto3's credential chain found keys AWS does not accept: check AWS_PROFILE, `aws sso login`, "
-            "or the instance role",
-        )
-    if code in ("AccessDenied", "403", "AllAccessDisabled"):
-        return SourceError(
-            f"s3://{bucket}/{key}: access denied",
-            hint=f"the credentials boto3 found need s3:GetObject (and s3:ListBucket) on {bucket}; "
-            "check the profile or role with `aws sts get-caller-identity`",
-        )
-    if code == "NoSuchBucket":
-        return SourceError(f"s3://{bucket}: no such bucket", hint="check `bucket` in finops.toml")
-    return SourceError(f"s3://{bucket}/{key}: {code or type(e).__name__}: {e}")
+    aws_call(f"s3://{bucket}/{key}", lambda: s3.download_file(bucket, key, str(local)), S3_READ)

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
+from finops.connectors.aws_common import aws_call, identity_check, session
 from finops.errors import SourceError
 from finops.schema import USAGE_METRICS
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from finops.doctor import Check
 
 NAMESPACE = "AWS/SageMaker"
 # metric -> (CloudWatch statistic, our field); ModelLatency is in microseconds.
@@ -71,6 +74,21 @@ class AwsSageMaker:
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
             plans.append(EndpointDay(day.isoformat(), f"cloudwatch:{NAMESPACE}:{day}", digest, tuple(rows)))
         return plans
+
+    def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
+        """Read-only: the identity, and which endpoints report to CloudWatch."""
+        from finops.doctor import Check
+
+        identity, account = identity_check(source, settings)
+        if account is None:
+            return [identity]
+        try:
+            endpoints = _endpoints(_client(settings))
+        except SourceError as e:
+            return [identity, Check(source, "metrics", False, e.message, e.hint)]
+        names = ", ".join(sorted({endpoint for endpoint, _ in endpoints})) or "none"
+        return [identity, Check(source, "metrics", bool(endpoints), f"endpoints reporting Invocations: {names}",
+                                "no SageMaker endpoint has reported Invocations in this region")]  # fmt: skip
 
     def fetch(
         self, settings: dict[str, Any], unit: EndpointDay, source: str, workdir: Path, progress: Any = None
@@ -141,26 +159,8 @@ def _day_rows(cloudwatch: Any, endpoints: list[tuple[str, str]], day: date, p95:
 
 
 def _client(settings: dict[str, Any]) -> Any:
-    try:
-        import boto3
-    except ImportError as e:
-        raise SourceError("the AWS connector needs boto3", hint="pip install 'finops[aws]'") from e
-    session = boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
-    return session.client("cloudwatch")
+    return session(settings).client("cloudwatch")
 
 
 def _call(call: Any) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return call()
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if "AccessDenied" in code:
-            raise SourceError(
-                f"CloudWatch: access denied ({code})",
-                hint="the credentials boto3 found need cloudwatch:ListMetrics and cloudwatch:GetMetricData",
-            ) from e
-        raise SourceError(f"CloudWatch: {code or type(e).__name__}: {e}") from e
-    except BotoCoreError as e:
-        raise SourceError(f"CloudWatch: {e}", hint="check network access, region and credentials") from e
+    return aws_call("CloudWatch", call, "cloudwatch:ListMetrics and cloudwatch:GetMetricData")

@@ -92,3 +92,12 @@ def test_p95_latency_from_cloudwatch_statistics() -> None:
     assert (row["requests"], row["requests_failed"]) == (1000, 3)
     assert row["latency_p95_s"] == pytest.approx(1.45) and row["latency_mean_s"] == pytest.approx(0.5)
     assert row["latency_sum_s"] == pytest.approx(500.0)
+
+
+def test_doctor_lists_the_endpoints_reporting(cloudwatch: object, cli, tmp_path: Path) -> None:
+    put(cloudwatch, "chat-llama-70b", "Invocations", 9, [5.0])
+    config = tmp_path / "finops.toml"
+    config.write_text(f'[store]\ndb = "{tmp_path / "s.duckdb"}"\n\n[sources.sm]\ntype = "aws-sagemaker"\n')
+    result = cli("--config", config, "doctor", "sm")
+    assert "ok   sm: metrics: endpoints reporting Invocations: chat-llama-70b" in result.out
+    assert result.code == 3  # nothing loaded yet: the freshness check fails, and says so
