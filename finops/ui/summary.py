@@ -24,6 +24,12 @@ def _amount(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def _delta(now: Decimal | None, before: Decimal | None) -> str:
+    if now is None or before is None:
+        return "-"
+    return f"{now - before:+,.2f}"
+
+
 def print_load_result(result: LoadResult, db: Path) -> None:
     console = err_console()
     if result.unchanged:
@@ -64,18 +70,19 @@ def download_progress(console: Console) -> Iterator[Callable[[str, int, int], No
 def print_sync_results(results: list[PeriodResult], db: Path) -> None:
     console = err_console()
     table = Table(title=f"Synced into {db}", title_justify="left")
-    for name in ("Source", "Period", "Status", "Rows", "Was", "Billed", "Effective", "Effective before"):
+    for name in ("Source", "Period", "Status", "Rows", "Was", "Billed", "Effective", "Effective before", "Change"):
         table.add_column(name, justify="left" if name in ("Source", "Period", "Status") else "right", no_wrap=True)
     for result in results:
         if result.load.unchanged:
-            table.add_row(result.source, result.period, "unchanged", "-", "-", "-", "-", "-")
+            table.add_row(result.source, result.period, "unchanged", "-", "-", "-", "-", "-", "-")
             continue
         for change in result.load.slices:
             status = "new" if change.previous_rows == 0 else "replaced"
             table.add_row(
-                result.source, change.slice[:7], status, f"{change.rows:,}", f"{change.previous_rows:,}",
+                result.source, change.slice[:10], status, f"{change.rows:,}", f"{change.previous_rows:,}",
                 _amount(change.billed_total), _amount(change.effective_total),
                 _amount(change.previous_effective_total),
+                _delta(change.effective_total, change.previous_effective_total),
             )  # fmt: skip
     console.print(table)
     if results and all(r.load.unchanged for r in results):
