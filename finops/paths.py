@@ -33,7 +33,10 @@ def resolve_db(flag: Path | None, config_db: str | None = None, config_path: Pat
     if env:
         return DbLocation(Path(env).expanduser(), ENV_DB)
     if config_db:
-        return DbLocation(Path(config_db).expanduser(), str(config_path or "finops.toml"))
+        path = Path(config_db).expanduser()
+        if not path.is_absolute() and config_path is not None:  # relative to the file, not to where cron runs
+            path = config_path.parent / path
+        return DbLocation(path, str(config_path or "finops.toml"))
     return DbLocation(data_dir() / "finops.duckdb", "default")
 
 

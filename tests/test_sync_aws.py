@@ -290,3 +290,14 @@ def test_sync_reads_a_cur_2_export_with_amortised_commitments(aws: object, cli, 
     assert result.code == 0, result.err
     _, billed, effective = totals(tmp_path / "store.duckdb")
     assert (billed, effective) == (TOTAL_BILLED, TOTAL_EFFECTIVE)
+
+
+def test_a_relative_store_path_is_relative_to_the_config_file(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "finops.toml"
+    config.write_text('[store]\ndb = "data/finops.duckdb"\n')
+    monkeypatch.chdir(tmp_path)
+    shown = cli("--config", config, "config", "show")
+    assert f"store.db = '{tmp_path / 'conf' / 'data' / 'finops.duckdb'}'" in shown.out
