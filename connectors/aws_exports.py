@@ -48,17 +48,25 @@ class AwsExports:
     name: str = "aws-exports"
     table = COSTS
     options = (
-        Option("bucket", str, "the S3 bucket the export is delivered to", required=True),
-        Option("export", str, "the export's name, as in the Data Exports console", required=True),
+        Option("export_arn", str, "the export's ARN: bucket, prefix, export and region are then looked up"),
+        Option("bucket", str, "the S3 bucket the export is delivered to (unless export_arn is given)"),
+        Option("export", str, "the export's name, as in the Data Exports console (unless export_arn is given)"),
         Option("prefix", str, "the S3 prefix set on the export", default=""),
         Option("region", str, "the bucket's region (default: boto3's)"),
         Option("profile", str, "an AWS profile name from your AWS config (default: boto3's chain)"),
         Option("months", int, "billing periods to look at each run: the current one and those before it", default=2),
     )
 
+    def validate(self, settings: dict[str, Any]) -> str | None:
+        """What is wrong with the settings as a whole, checked when finops.toml is read."""
+        if not settings.get("export_arn") and not (settings.get("bucket") and settings.get("export")):
+            return "give either export_arn, or bucket and export"
+        return None
+
     def plan(self, settings: dict[str, Any], today: date, periods: list[str] | None = None) -> list[PeriodExport]:
         """The periods asked for (default: the restatement window ending today) that have a manifest, each with
         the fingerprint of that manifest."""
+        settings = resolve_export(settings)
         s3 = _client(settings)
         plans = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
@@ -80,6 +88,7 @@ class AwsExports:
         if account is None:
             return [identity]
         try:
+            settings = resolve_export(settings)
             plans = self.plan(settings, today)
         except SourceError as e:
             return [identity, Check(source, "export", False, e.message, e.hint)]
@@ -102,6 +111,7 @@ class AwsExports:
     ) -> Iterator[pl.DataFrame]:
         """Download the period's files into `workdir` now (before any database is opened, so the write lock is
         not held during downloads), and return the frames to read from them."""
+        settings = resolve_export(settings)
         s3 = _client(settings)
         sizes = {key: _size(s3, settings["bucket"], key) for key in export.data_keys}
         total, done = sum(sizes.values()), 0
@@ -156,6 +166,25 @@ def _data_keys(body: bytes, manifest_key: str, settings: dict[str, Any]) -> tupl
         else:
             keys.append(entry)
     return tuple(keys)
+
+
+def resolve_export(settings: dict[str, Any], client: Any = None) -> dict[str, Any]:
+    """Settings with bucket, prefix, export and region filled in from the export's definition when only its
+    ARN is configured (Data Exports lives in us-east-1 whatever the bucket's region)."""
+    arn = settings.get("export_arn")
+    if not arn or (settings.get("bucket") and settings.get("export")):
+        return settings
+    exports = client or session({**settings, "region": "us-east-1"}).client("bcm-data-exports")
+    answer = aws_call(f"Data Exports {arn}", lambda: exports.get_export(ExportArn=arn), "bcm-data-exports:GetExport")
+    export = answer["Export"]
+    destination = export["DestinationConfigurations"]["S3Destination"]
+    return {
+        **settings,
+        "bucket": destination["S3Bucket"],
+        "prefix": destination.get("S3Prefix", ""),
+        "export": export["Name"],
+        "region": settings.get("region") or destination.get("S3Region"),
+    }
 
 
 def _client(settings: dict[str, Any]) -> Any:

@@ -119,6 +119,9 @@ def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:
         if value is None and option.required:
             raise UsageError(f"{path}: sources.{name}.{option.name} is required", hint=option.help)
         settings[option.name] = option.default if value is None else value
+    problem = connector.validate(settings) if hasattr(connector, "validate") else None
+    if problem:
+        raise UsageError(f"{path}: sources.{name}: {problem}")
     return SourceConfig(name=name, type=kind, settings=settings)
 
 

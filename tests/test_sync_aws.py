@@ -301,3 +301,46 @@ def test_a_relative_store_path_is_relative_to_the_config_file(
     monkeypatch.chdir(tmp_path)
     shown = cli("--config", config, "config", "show")
     assert f"store.db = '{tmp_path / 'conf' / 'data' / 'finops.duckdb'}'" in shown.out
+
+
+def test_an_export_arn_is_resolved_through_data_exports() -> None:
+    """bcm-data-exports is not in moto: its GetExport answer is recorded (botocore's Stubber)."""
+    from botocore.stub import Stubber
+
+    from finops.connectors.aws_exports import resolve_export
+
+    arn = "arn:aws:bcm-data-exports:us-east-1:123456789012:export/focus-daily-1a2b"
+    client = boto3.client("bcm-data-exports", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    answer = {
+        "Export": {
+            "ExportArn": arn,
+            "Name": EXPORT,
+            "DataQuery": {"QueryStatement": "SELECT * FROM FOCUS_1_0_AWS"},
+            "DestinationConfigurations": {
+                "S3Destination": {
+                    "S3Bucket": BUCKET, "S3Prefix": PREFIX, "S3Region": "eu-west-1",
+                    "S3OutputConfigurations": {"OutputType": "CUSTOM", "Format": "PARQUET", "Compression": "PARQUET",
+                                               "Overwrite": "OVERWRITE_REPORT"},
+                }
+            },
+            "RefreshCadence": {"Frequency": "SYNCHRONOUS"},
+        }
+    }  # fmt: skip
+    with Stubber(client) as stub:
+        stub.add_response("get_export", answer, {"ExportArn": arn})
+        settings = resolve_export(
+            {"export_arn": arn, "bucket": None, "export": None, "prefix": "", "region": None}, client
+        )
+    assert (settings["bucket"], settings["prefix"], settings["export"], settings["region"]) == (
+        BUCKET,
+        PREFIX,
+        EXPORT,
+        "eu-west-1",
+    )
+
+
+def test_an_export_needs_an_arn_or_a_bucket_and_name(cli, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text('[sources.aws]\ntype = "aws-exports"\nbucket = "b"\n')
+    result = cli("--config", config, "sync")
+    assert result.code == 2 and "sources.aws: give either export_arn, or bucket and export" in result.err
