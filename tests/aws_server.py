@@ -46,3 +46,11 @@ def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def point_boto3_at(monkeypatch: object, url: str, key: str = "testing", secret: str = "testing") -> None:
+    """Every boto3 client made from now on in this test (finops' included) talks to `url` with these keys."""
+    for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)  # type: ignore[attr-defined]
+    monkeypatch.delenv("AWS_PROFILE", raising=False)  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import boto3
 import duckdb
 import polars as pl
 import pytest
-from aws_server import moto_server
+from aws_server import moto_server, point_boto3_at
 from conftest import BILLING
 
 AWS_FOCUS = BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv"  # billing period 2026-05
@@ -31,14 +31,7 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> object:
     """boto3 everywhere in this test (finops included) talks to the moto server, with throwaway keys."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    point_boto3_at(monkeypatch, endpoint)
     s3 = boto3.client("s3")
     existing = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     if BUCKET in existing:
@@ -170,14 +163,11 @@ def test_access_denied_gives_exit_3_and_a_hint(tmp_path: Path, cli, monkeypatch:
     # A second server that enforces IAM: the first two calls (create user, create key) go unauthenticated,
     # then the new user, who has no policy at all, is refused by S3 as AWS would refuse it.
     with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "2"}) as url:
-        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "admin", "AWS_SECRET_ACCESS_KEY": "admin",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
+        point_boto3_at(monkeypatch, url, "admin", "admin")
         iam = boto3.client("iam")
         iam.create_user(UserName="reader")
         key = iam.create_access_key(UserName="reader")["AccessKey"]
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        point_boto3_at(monkeypatch, url, key["AccessKeyId"], key["SecretAccessKey"])
         result = cli("--config", write_config(tmp_path), "sync", "--period", "2026-05")
     assert result.code == 3
     assert "access denied" in result.err and "s3:GetObject" in result.err

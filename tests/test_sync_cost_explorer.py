@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from aws_server import moto_server
+from aws_server import moto_server, point_boto3_at
 
 EC2, S3 = "Amazon Elastic Compute Cloud - Compute", "Amazon Simple Storage Service"
 
@@ -55,9 +55,7 @@ ANSWERS = [
 def ce_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh server per test: moto remembers the answer for each distinct request body."""
     with moto_server() as url:
-        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
+        point_boto3_at(monkeypatch, url)
         body = json.dumps({"results": ANSWERS}).encode()
         request = urllib.request.Request(f"{url}/moto-api/static/ce/cost-and-usage-results", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})  # fmt: skip

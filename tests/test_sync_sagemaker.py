@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
-from aws_server import moto_server
+from aws_server import moto_server, point_boto3_at
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -17,9 +17,7 @@ DAY = datetime(2026, 11, 20, tzinfo=UTC)
 @pytest.fixture
 def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     with moto_server() as url:
-        for name, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
+        point_boto3_at(monkeypatch, url)
         yield boto3.client("cloudwatch")
 
 
