@@ -1,0 +1,80 @@
+"""A stand-in for the pynvml module, for the sampler's error paths only (refused metrics, a GPU that is lost).
+What real GPUs report is checked on real hardware (tests/test_gpu_real.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+
+class NVMLError_NotSupported(Exception):
+    pass
+
+
+class NVMLError_GpuIsLost(Exception):
+    pass
+
+
+class FakeNvml:
+    NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
+
+    def __init__(self, lose_gpu_1_after: int = 1_000_000) -> None:
+        self.calls: dict[str, int] = {}
+        self.samples_of_gpu_1 = 0
+        self.lose_gpu_1_after = lose_gpu_1_after
+        self.energy = [1_000_000, 2_000_000]
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlShutdown(self) -> None:
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return f"GPU-0000000{handle}-aaaa-bbbb-cccc-dddddddddddd"
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:
+        return b"NVIDIA A10G"
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> tuple[int, int]:
+        raise NVMLError_NotSupported()
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+        if handle == 1:
+            self.samples_of_gpu_1 += 1
+            if self.samples_of_gpu_1 > self.lose_gpu_1_after:
+                raise NVMLError_GpuIsLost()
+        return SimpleNamespace(gpu=0, memory=0)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(used=20 * 2**30, total=24 * 2**30)
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        self._count("power")
+        raise NVMLError_NotSupported()
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
+        self.energy[handle] += 500_000
+        return self.energy[handle]
+
+    def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
+        return 1410 if clock == self.NVML_CLOCK_SM else 6251
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(pid=1, usedGpuMemory=20 * 2**30)] if handle == 0 else []
+
+    def nvmlDeviceGetProcessUtilization(self, handle: int, since: int) -> list[SimpleNamespace]:
+        self._count("process_util")
+        raise NVMLError_NotSupported()
+
+    def nvmlGpmQueryDeviceSupport(self, handle: int) -> SimpleNamespace:
+        self._count("gpm")
+        return SimpleNamespace(isSupportedDevice=0)

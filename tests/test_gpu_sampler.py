@@ -1,0 +1,71 @@
+"""The NVML sampler's error paths on a stand-in library, and its spool on real files and a real store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+from fake_nvml import FakeNvml
+
+from finops.connectors.nvml import NvmlSampler
+from finops.gpu_watch import WatchOptions, watch
+
+
+def test_refused_metrics_are_null_not_zero_and_not_asked_again() -> None:
+    fake = FakeNvml()
+    with NvmlSampler(fake) as sampler:
+        rounds = [sampler.sample(15.0) for _ in range(3)]
+    first_samples, first_processes = rounds[0]
+    assert len(first_samples) == 2
+    row = first_samples[0]
+    assert row["power_w"] is None and row["sm_active_pct"] is None  # refused: NULL, never 0
+    assert row["util_gpu_pct"] == 0.0 and row["mem_used_bytes"] == 20 * 2**30 and row["gpu_model"] == "NVIDIA A10G"
+    assert row["process_count"] == 1 and first_processes[0]["pid"] == 1 and first_processes[0]["sm_util_pct"] is None
+    assert first_processes[0]["process_name"] is not None  # pid 1 exists on every Linux host
+    assert fake.calls == {"power": 2, "process_util": 2, "gpm": 2}  # once per GPU, then remembered
+    energy = [samples[0]["energy_j"] for samples, _ in rounds]
+    assert energy == sorted(energy) and energy[0] < energy[-1]  # the cumulative counter, in joules
+
+
+def test_a_lost_gpu_stops_reporting_instead_of_reading_idle(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeNvml(lose_gpu_1_after=1)
+    with caplog.at_level(logging.WARNING), NvmlSampler(fake) as sampler:
+        first, _ = sampler.sample(15.0)
+        second, _ = sampler.sample(15.0)
+        third, _ = sampler.sample(15.0)
+    assert [len(first), len(second), len(third)] == [2, 1, 1]
+    assert {r["gpu_uuid"] for r in second + third} == {first[0]["gpu_uuid"]}
+    assert "is lost (NVMLError_GpuIsLost)" in caplog.text
+
+
+def test_watch_spools_then_load_fills_the_store(tmp_path: Path, cli) -> None:
+    spool = tmp_path / "spool"
+    summary = watch(WatchOptions(interval_s=0.01, flush_s=3600, spool=spool, count=3, instance_type="g5.12xlarge"),
+                    nvml=FakeNvml())  # fmt: skip
+    assert summary.samples == 3 and summary.gpus == 2
+    files = sorted(p.name.split("--")[0] for p in spool.glob("*.parquet"))
+    assert files == ["gpu_processes", "gpu_samples"]
+    db = tmp_path / "store.duckdb"
+    first = cli("gpu", "load", spool, "--db", db)
+    assert first.code == 0, first.err
+    again = cli("gpu", "load", spool, "--db", db)
+    assert "0 file(s) loaded, 2 unchanged" in again.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        samples = con.execute(
+            "SELECT count(*), count(power_w), min(energy_j), max(energy_j), any_value(instance_type), "
+            "count(DISTINCT x_Source) FROM gpu_samples"
+        ).fetchall()[0]
+        processes = con.execute("SELECT count(*), any_value(pid) FROM gpu_processes").fetchall()[0]
+    assert samples[0] == 6 and samples[1] == 0  # 3 samples x 2 GPUs; power refused everywhere: NULL
+    assert samples[2] < samples[3] and samples[4] == "g5.12xlarge" and samples[5] == 1
+    assert processes == (3, 1)
+
+
+def test_watch_writes_the_store_directly(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    watch(WatchOptions(interval_s=0.01, flush_s=0, db=db, count=2), nvml=FakeNvml())
+    watch(WatchOptions(interval_s=0.01, flush_s=0, db=db, count=2), nvml=FakeNvml())  # a restart: its own source
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT x_Source) FROM gpu_samples").fetchall() == [(8, 2)]
