@@ -110,7 +110,8 @@ def _flush(options: WatchOptions, source: str, day_rows: dict[Table, list[dict[s
         return
     if options.spool is not None:
         for table, rows in day_rows.items():
-            write_spool(options.spool, table, source, rows)
+            if rows:  # no process on any GPU all day is no file, not an empty one
+                write_spool(options.spool, table, source, rows)
         return
     assert options.db is not None
     from finops.store import open_store
