@@ -17,7 +17,8 @@ class NVMLError_GpuIsLost(Exception):
 class FakeNvml:
     NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
 
-    def __init__(self, lose_gpu_1_after: int = 1_000_000) -> None:
+    def __init__(self, lose_gpu_1_after: int = 1_000_000, with_processes: bool = True) -> None:
+        self.with_processes = with_processes
         self.calls: dict[str, int] = {}
         self.samples_of_gpu_1 = 0
         self.lose_gpu_1_after = lose_gpu_1_after
@@ -69,7 +70,7 @@ class FakeNvml:
         return 1410 if clock == self.NVML_CLOCK_SM else 6251
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
-        return [SimpleNamespace(pid=1, usedGpuMemory=20 * 2**30)] if handle == 0 else []
+        return [SimpleNamespace(pid=1, usedGpuMemory=20 * 2**30)] if handle == 0 and self.with_processes else []
 
     def nvmlDeviceGetProcessUtilization(self, handle: int, since: int) -> list[SimpleNamespace]:
         self._count("process_util")

@@ -69,3 +69,34 @@ def test_watch_writes_the_store_directly(tmp_path: Path) -> None:
     watch(WatchOptions(interval_s=0.01, flush_s=0, db=db, count=2), nvml=FakeNvml())  # a restart: its own source
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT x_Source) FROM gpu_samples").fetchall() == [(8, 2)]
+
+
+def test_a_day_without_processes_spools_samples_only(tmp_path: Path) -> None:
+    watch(WatchOptions(interval_s=0.01, flush_s=3600, spool=tmp_path, count=2), nvml=FakeNvml(with_processes=False))
+    assert [p.name.split("--")[0] for p in tmp_path.glob("*.parquet")] == ["gpu_samples"]
+
+
+def test_sigterm_stops_cleanly_and_writes_what_was_sampled(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pyarrow.parquet as pq
+
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[2])\n"
+        "from pathlib import Path\nfrom fake_nvml import FakeNvml\nfrom finops.gpu_watch import WatchOptions, watch\n"
+        "options = WatchOptions(interval_s=0.05, flush_s=3600, spool=Path(sys.argv[1]), duration_s=60)\n"
+        "s = watch(options, nvml=FakeNvml())\n"
+        "print('stopped after', s.samples, flush=True)\n"
+    )
+    agent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(Path(__file__).parent)],
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.5)
+    agent.send_signal(signal.SIGTERM)
+    out, _ = agent.communicate(timeout=30)
+    assert agent.returncode == 0 and out.startswith("stopped after")
+    taken = int(out.split()[-1])
+    table = pq.read_table(next(tmp_path.glob("gpu_samples--*.parquet")))
+    assert table.num_rows == 2 * taken  # every sample taken is written, whole: two GPUs each
