@@ -50,6 +50,19 @@ def windows(start: datetime, end: datetime, window_s: int) -> list[tuple[datetim
     return cuts
 
 
+_SUMMARY = """
+    SELECT gpu_uuid, any_value(host), any_value(instance_id), any_value(instance_type), span_start, span_end,
+           count(*), sum(coalesce(interval_s, 0)) / 3600.0,
+           CASE WHEN count(sm_active_pct) > 0 THEN avg(sm_active_pct) ELSE avg(util_gpu_pct) END,
+           CASE WHEN count(sm_active_pct) > 0 THEN 'sm_active' ELSE 'util_gpu' END,
+           -- a process on the GPU in most samples holds it, whatever it does
+           avg(CASE WHEN process_count > 0 THEN 1.0 ELSE 0.0 END) >= 0.5,
+           (max(energy_j) - min(energy_j)) / 3.6e6
+    FROM samples GROUP BY gpu_uuid, span_start, span_end
+    ORDER BY gpu_uuid, span_start
+"""
+
+
 def classify(
     store: Store,
     spans: list[tuple[datetime, datetime]],
@@ -57,30 +70,34 @@ def classify(
     idle_pct: float = 5.0,
     underutilized_pct: float = 40.0,
 ) -> list[GpuWindow]:
-    """Classify every GPU with samples in each span. Thresholds are percentages of activity."""
+    """Classify every GPU with samples in each of the given spans. Thresholds are percentages of activity."""
     if not spans:
         return []
     values = ", ".join("(?, ?)" for _ in spans)
-    params: list[Any] = [bound for span in spans for bound in span]
-    rows = store.fetch(
-        f"""
+    sql = f"""
         WITH spans(span_start, span_end) AS (VALUES {values}),
         samples AS (
             SELECT s.*, w.span_start, w.span_end
             FROM gpu_samples s JOIN spans w ON s.ts >= w.span_start AND s.ts < w.span_end
-        )
-        SELECT gpu_uuid, any_value(host), any_value(instance_id), any_value(instance_type), span_start, span_end,
-               count(*), sum(coalesce(interval_s, 0)) / 3600.0,
-               CASE WHEN count(sm_active_pct) > 0 THEN avg(sm_active_pct) ELSE avg(util_gpu_pct) END,
-               CASE WHEN count(sm_active_pct) > 0 THEN 'sm_active' ELSE 'util_gpu' END,
-               -- a process on the GPU in most samples holds it, whatever it does
-               avg(CASE WHEN process_count > 0 THEN 1.0 ELSE 0.0 END) >= 0.5,
-               (max(energy_j) - min(energy_j)) / 3.6e6
-        FROM samples GROUP BY gpu_uuid, span_start, span_end
-        ORDER BY gpu_uuid, span_start
-        """,
-        params,
-    )
+        ) {_SUMMARY}"""
+    params: list[Any] = [bound for span in spans for bound in span]
+    return _windows(store.fetch(sql, params), idle_pct, underutilized_pct)
+
+
+def classify_hourly(
+    store: Store, start: datetime, end: datetime, *, idle_pct: float = 5.0, underutilized_pct: float = 40.0
+) -> list[GpuWindow]:
+    """Classify every GPU hour by hour (UTC) over [start, end)."""
+    sql = f"""
+        WITH samples AS (
+            SELECT *, to_timestamp((epoch(ts) // 3600) * 3600) AS span_start,
+                   to_timestamp((epoch(ts) // 3600) * 3600 + 3600) AS span_end
+            FROM gpu_samples WHERE ts >= ? AND ts < ?
+        ) {_SUMMARY}"""
+    return _windows(store.fetch(sql, [start, end]), idle_pct, underutilized_pct)
+
+
+def _windows(rows: list[tuple[Any, ...]], idle_pct: float, underutilized_pct: float) -> list[GpuWindow]:
     result = []
     for uuid, host, instance, itype, start, end, n, hours, activity, source, holds, kwh in rows:
         result.append(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from finops.errors import UsageError, did_you_mean
+from finops.gpu_cost import InstanceIdle, read_gpu_idle
 from finops.periods import Period, resolve_period
 from finops.report_sections import Freshness, GpuSummary, read_freshness, read_gpu_summary
 from finops.store import Store, open_store
@@ -94,6 +95,7 @@ class Report:
     top_resources: tuple[ResourceLine, ...]
     daily: tuple[DayPoint, ...]
     gpu: GpuSummary
+    gpu_idle: tuple[InstanceIdle, ...]
     freshness: tuple[Freshness, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -123,6 +125,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             bounds[2:4],
         )
         gpu = read_gpu_summary(store, cost, bounds[2:])
+        gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost)
         freshness = read_freshness(store)
     warnings = []
     known = [c for c, _ in currencies if c]
@@ -142,6 +145,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         top_resources=tuple(resources),
         daily=tuple(_daily(rows["_daily"])),
         gpu=gpu,
+        gpu_idle=gpu_idle,
         freshness=freshness,
         warnings=tuple(warnings),
     )

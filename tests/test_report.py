@@ -112,7 +112,7 @@ def test_csv_is_one_tidy_table(cli, demo_db: Path) -> None:
     result = cli("report", "--db", demo_db, "--format", "csv")
     assert result.code == 0
     rows = list(csv.DictReader(io.StringIO(result.out)))
-    assert {r["section"] for r in rows} == {"total", "breakdown", "gpu", "top_resources", "daily"}
+    assert {r["section"] for r in rows} == {"total", "breakdown", "gpu", "gpu_idle", "top_resources", "daily"}
     total = next(r for r in rows if r["section"] == "total")
     assert Decimal(total["amount"]) == source_total(*NOV)
 
@@ -160,3 +160,16 @@ def test_an_explicit_missing_database_is_not_replaced_by_the_demo(cli, tmp_path:
     result = cli("report", "--db", tmp_path / "missing.duckdb")
     assert result.code == 2
     assert "no finops database at" in result.err and "finops ingest" in result.err
+
+
+def test_idle_gpus_are_priced_from_the_bill(report_json: dict) -> None:
+    idle = {row["instance_id"].rsplit("/", 1)[-1]: row for row in report_json["gpu_idle"]}
+    nd = idle["lumen-nd-h100-01"]  # nothing has run on it since Oct 31: all of November is idle
+    assert nd["busy_share"] == 0 and nd["hours_by_state"] == {"idle_empty": nd["gpu_hours"]}
+    assert nd["price_basis"] == "bill" and Decimal(nd["idle_cost"]) == Decimal("47193.60")  # its whole November bill
+    dev = idle["i-09ac69aa1372b7c23"]  # the forgotten g5.xlarge: memory held, nothing running
+    assert set(dev["hours_by_state"]) == {"idle_reserved"} and dev["team"] == "dana"
+    p4d = idle["i-00c10204387d4a685"]  # on the Savings Plan: its idle hours cost the amortised rate, not list
+    assert Decimal(p4d["cost_per_gpu_hour"]) == Decimal("2.625")
+    sweep = [row for row in report_json["gpu_idle"] if row["gpu_hours"] == 240]
+    assert len(sweep) == 4 and all(row["busy_share"] == 1 for row in sweep)  # the anomaly's 4 p5s were busy

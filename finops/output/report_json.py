@@ -101,6 +101,25 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 for g in gpu.lines
             ],
         },
+        "gpu_idle": [
+            {
+                "instance_id": i.instance_id,
+                "instance_type": i.instance_type,
+                "team": i.team,
+                "gpus": i.gpus,
+                "gpu_hours": round(i.gpu_hours, 3),
+                "busy_share": round(i.busy_share, 4),
+                "hours_by_state": {k: round(v, 3) for k, v in sorted(i.hours_by_state.items())},
+                "idle_gpu_hours": round(i.idle_gpu_hours, 3),
+                "cost_per_gpu_hour": None
+                if i.cost_per_gpu_hour is None
+                else exact_text(i.cost_per_gpu_hour.quantize(Decimal("0.0001"))),
+                "price_basis": i.price_basis,
+                "idle_cost": None if i.idle_cost is None else exact_text(i.idle_cost),
+                "idle_energy_kwh": round(i.idle_energy_kwh, 3),
+            }
+            for i in report.gpu_idle
+        ],
         "freshness": [
             {
                 "source": f.source,

@@ -36,6 +36,9 @@ def _rows(report: Report) -> Iterator[tuple[str, str, str, str, str]]:
             yield "breakdown", b.dimension, line.key, exact_text(line.amount), exact_text(line.previous)
     for g in report.gpu.lines:
         yield "gpu", "instance_type", g.instance_type, exact_text(g.amount), exact_text(g.previous)
+    for i in report.gpu_idle:
+        if i.idle_cost is not None:
+            yield "gpu_idle", "instance", i.instance_id, exact_text(i.idle_cost), ""
     for r in report.top_resources:
         yield "top_resources", "resource", r.resource_id, exact_text(r.amount), exact_text(r.previous)
     for d in report.daily:
@@ -50,6 +53,11 @@ def render_csv(report: Report) -> str:
     for section, dimension, key, amount, previous in _rows(report):
         writer.writerow([section, neutralise(dimension), neutralise(key), amount, previous, report.currency])
     return buffer.getvalue()
+
+
+def short_id(resource_id: str) -> str:
+    """The last path segment of a cloud resource id: `i-0abc`, `lumen-nd-h100-01`."""
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _md(text: str) -> str:
@@ -96,5 +104,15 @@ def render_markdown(report: Report) -> str:
             f"{g.gpu_hours:,.0f} | {format_money(g.amount, cur)} | {per} |"
         )
     out.append("")
+    if report.gpu_idle:
+        out.extend(["### Idle GPUs (from telemetry, priced from the bill)", "",
+                    "| Instance | Type | Team | GPU-hours | Busy | Idle GPU-hours | Idle cost | Price |",
+                    "|---|---|---|---:|---:|---:|---:|---|"])  # fmt: skip
+        for i in report.gpu_idle:
+            idle_cost = format_money(i.idle_cost, cur) if i.idle_cost is not None else "-"
+            out.append(f"| {_md(short_id(i.instance_id))} | {i.instance_type or '-'} | {_md(i.team)} | "
+                       f"{i.gpu_hours:,.0f} | {i.busy_share:.0%} | {i.idle_gpu_hours:,.0f} | {idle_cost} | "
+                       f"{i.price_basis or '-'} |")  # fmt: skip
+        out.append("")
     table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
     return "\n".join(out)

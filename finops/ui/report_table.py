@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from finops.money import change_ratio, format_change, format_money
+from finops.output.tabular import short_id
 from finops.report import Breakdown, Report
 
 PROVIDER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
@@ -115,6 +116,24 @@ def _gpu(report: Report) -> Table:
     return table
 
 
+def _gpu_idle(report: Report) -> Table:
+    cur = report.currency
+    total = sum((i.idle_cost for i in report.gpu_idle if i.idle_cost is not None), Decimal(0))
+    table = Table(title=f"Idle GPUs: {format_money(total, cur)} of idle GPU-hours (telemetry, priced from the bill)",
+                  title_justify="left", title_style="bold")  # fmt: skip
+    table.caption = "Busy: share of GPU-hours not idle (SM activity where the GPU reports it). Idle: empty or held."
+    for name in ("Instance", "Type", "Team", "GPU-h", "Busy", "Idle GPU-h", "Idle cost", "Price"):
+        table.add_column(name, justify="left" if name in ("Instance", "Type", "Team", "Price") else "right",
+                         no_wrap=True, overflow="ellipsis", max_width=24 if name == "Instance" else None)  # fmt: skip
+    places = _places([i.idle_cost for i in report.gpu_idle if i.idle_cost is not None])
+    for i in report.gpu_idle:
+        table.add_row(short_id(i.instance_id), i.instance_type or "-", i.team, f"{i.gpu_hours:,.0f}",
+                      f"{i.busy_share:.0%}", f"{i.idle_gpu_hours:,.0f}",
+                      format_money(i.idle_cost, cur, places=places) if i.idle_cost is not None else "-",
+                      i.price_basis or "-")  # fmt: skip
+    return table
+
+
 def _resources(report: Report) -> Table:
     table = Table(title="Top resources", title_justify="left", title_style="bold")
     table.add_column("Resource", overflow="ellipsis", no_wrap=True, max_width=36)
@@ -167,5 +186,8 @@ def print_report(report: Report, console: Console) -> None:
     parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
     for b in report.breakdowns:
         parts += [_breakdown_table(b, report), ""]
-    parts += [_gpu(report), "", _resources(report), "", _daily(report), "", _freshness(report)]
+    parts += [_gpu(report), ""]
+    if report.gpu_idle:
+        parts += [_gpu_idle(report), ""]
+    parts += [_resources(report), "", _daily(report), "", _freshness(report)]
     console.print(Group(*parts))  # type: ignore[arg-type]
