@@ -259,6 +259,36 @@ def gpu_load(folder: Annotated[Path, typer.Argument(help="A spool folder written
                         f"{sum(r.rows for r in loaded):,} rows", highlight=False)  # fmt: skip
 
 
+@gpu_app.command("ingest")
+def gpu_ingest(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Exporter URLs (dcgm-exporter, nvidia_gpu_exporter), saved "
+            "/metrics pages, or nvidia-smi --format=csv logs."
+        ),
+    ],
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Host name, where the source does not carry one.")] = None,
+    instance_id: Annotated[str | None, typer.Option(help="The cloud instance id these GPUs belong to.")] = None,
+    instance_type: Annotated[str | None, typer.Option(help="The instance type, e.g. p5.48xlarge.")] = None,
+    provider: Annotated[str | None, typer.Option(help="AWS, Google Cloud or Microsoft Azure.")] = None,
+) -> None:
+    """Load GPU telemetry the cluster already exports into the store, beside the sampler's.
+
+    Kubernetes pod, namespace and container labels are kept; the dcgm `Hostname` and `hostname` labels are both
+    read. nvidia-smi logs: units inside cells are understood; timestamps are taken as UTC.
+    """
+    from finops.gpu_ingest import Placement, ingest_gpu_telemetry
+    from finops.ui.console import err_console
+
+    placement = Placement(host=host, instance_id=instance_id, instance_type=instance_type, provider=provider)
+    results = ingest_gpu_telemetry(_location(db).path, inputs, placement)
+    loaded = [r for r in results if not r.unchanged]
+    err_console().print(f"{len(loaded)} input(s) loaded, {len(results) - len(loaded)} unchanged; "
+                        f"{sum(r.rows for r in loaded):,} GPU samples", highlight=False)  # fmt: skip
+
+
 config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

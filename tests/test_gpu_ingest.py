@@ -1,0 +1,101 @@
+"""Exporter scrapes (dcgm-exporter, nvidia_gpu_exporter) and nvidia-smi CSV logs, on the real captures."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
+from finops.gpu_idle import classify
+from finops.store import open_store
+
+DATA = Path(__file__).parent / "data"
+PROM = DATA / "prometheus"
+PHASES = DATA / "gpu" / "h100-phases"
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def test_dcgm_exporter_l40s() -> None:
+    [row] = parse_metrics((PROM / "dcgm-exporter-l40s-idle.txt").read_text(), scraped_at=NOW)
+    assert row["gpu_uuid"] == "GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43" and row["gpu_model"] == "NVIDIA L40S"
+    assert row["host"] == "gpu1-wl8sg" and row["util_gpu_pct"] == 0
+    assert row["power_w"] == pytest.approx(35.686) and row["energy_j"] == pytest.approx(5551899.58)
+    assert "sm_active_pct" not in row  # the default counters have no SM activity: NULL, not 0
+
+
+def test_dcgm_exporter_mixed_keeps_kubernetes_labels_and_skips_unattributable_metrics() -> None:
+    rows = {r["gpu_uuid"]: r for r in parse_metrics((PROM / "dcgm-exporter-mixed.txt").read_text(), scraped_at=NOW)}
+    assert set(rows) == {"GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e", "GPU-9ef1b6d0-3643-5dd7-b823-c0ec20dcf2d5",
+                         "GPU-abc"}  # fmt: skip
+    assert rows["GPU-abc"]["labels"] == {"pod": "ray-1111111", "namespace": "ray-llm", "container": "ray-worker"}
+    assert rows["GPU-abc"]["dram_active_pct"] == pytest.approx(0.0003)
+
+
+def test_nvidia_gpu_exporter_under_load() -> None:
+    [row] = parse_metrics((PROM / "nvidia-gpu-exporter-h100-load.txt").read_text(), scraped_at=NOW, host="h100-a")
+    assert row["gpu_model"] == "NVIDIA H100 80GB HBM3" and row["host"] == "h100-a"
+    assert row["util_gpu_pct"] == 100 and row["mem_used_bytes"] == 20780679168
+    assert row["mem_total_bytes"] == 85520809984 and row["sm_clock_mhz"] == pytest.approx(1980)
+
+
+def test_nvidia_smi_csv_with_units_and_the_phases_it_covers(tmp_path: Path, cli) -> None:
+    rows = parse_nvidia_smi_csv(PHASES / "nvidia_smi_query.csv", host="h100-lab")
+    assert rows[0]["power_w"] == pytest.approx(70.39) and rows[0]["mem_total_bytes"] == 81559 * 2**20
+    db = tmp_path / "store.duckdb"
+    result = cli("gpu", "ingest", PHASES / "nvidia_smi_query.csv", "--db", db, "--host", "h100-lab",
+                 "--instance-type", "p5.48xlarge")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "unchanged" in cli("gpu", "ingest", PHASES / "nvidia_smi_query.csv", "--db", db).err
+    phases = {p["phase"]: p for p in json.loads((PHASES / "phases.json").read_text())}
+    # nvidia-smi logs carry no SM activity and no processes: util_gpu decides, and held memory is not seen.
+    spans = [(datetime.fromtimestamp(phases[p]["start"], UTC), datetime.fromtimestamp(phases[p]["end"], UTC))
+             for p in ("idle_before", "busy")]  # fmt: skip
+    with open_store(db, read_only=True) as store:
+        idle, busy = classify(store, spans)
+    assert (idle.state, busy.state) == ("idle_empty", "active")
+    assert busy.activity_source == "util_gpu" and busy.gpu_hours == pytest.approx(len(
+        [r for r in rows if spans[1][0] <= r["ts"] < spans[1][1]]) / 3600, rel=0.1)  # fmt: skip
+
+
+@pytest.fixture
+def exporter() -> Iterator[str]:
+    """dcgm-exporter's page served over HTTP on a local port, as a scrape would find it."""
+    body = (PROM / "dcgm-exporter-mixed.txt").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+
+
+def test_scrape_a_live_exporter(exporter: str, tmp_path: Path, cli) -> None:
+    db = tmp_path / "store.duckdb"
+    result = cli("gpu", "ingest", exporter, "--db", db, "--instance-id", "i-0abc", "--provider", "AWS")
+    assert result.code == 0, result.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT count(*), any_value(instance_id), count(labels) FROM gpu_samples").fetchall()
+    assert rows == [(3, "i-0abc", 1)]
+
+
+def test_a_page_that_is_not_an_exporter_is_refused(tmp_path: Path, cli) -> None:
+    page = tmp_path / "page.txt"
+    page.write_text("hello 1\n")
+    result = cli("gpu", "ingest", page, "--db", tmp_path / "s.duckdb")
+    assert result.code == 3 and "no GPU metrics with a GPU UUID" in result.err
