@@ -262,28 +262,33 @@ def gpu_load(folder: Annotated[Path, typer.Argument(help="A spool folder written
 @gpu_app.command("ingest")
 def gpu_ingest(
     inputs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Exporter URLs (dcgm-exporter, nvidia_gpu_exporter), saved "
             "/metrics pages, or nvidia-smi --format=csv logs."
         ),
-    ],
+    ] = None,
     db: DbOption = None,
     host: Annotated[str | None, typer.Option(help="Host name, where the source does not carry one.")] = None,
     instance_id: Annotated[str | None, typer.Option(help="The cloud instance id these GPUs belong to.")] = None,
     instance_type: Annotated[str | None, typer.Option(help="The instance type, e.g. p5.48xlarge.")] = None,
     provider: Annotated[str | None, typer.Option(help="AWS, Google Cloud or Microsoft Azure.")] = None,
+    prometheus: Annotated[str | None, typer.Option(help="A Prometheus server that scrapes dcgm-exporter.")] = None,
+    since: Annotated[str | None, typer.Option(help="With --prometheus: start (YYYY-MM-DDTHH:MM, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="With --prometheus: end (default now).")] = None,
+    step: Annotated[int, typer.Option(help="With --prometheus: seconds between points.", min=1)] = 60,
 ) -> None:
     """Load GPU telemetry the cluster already exports into the store, beside the sampler's.
 
     Kubernetes pod, namespace and container labels are kept; the dcgm `Hostname` and `hostname` labels are both
     read. nvidia-smi logs: units inside cells are understood; timestamps are taken as UTC.
     """
-    from finops.gpu_ingest import Placement, ingest_gpu_telemetry
+    from finops.gpu_ingest import Placement, ingest_gpu_telemetry, prometheus_range
     from finops.ui.console import err_console
 
     placement = Placement(host=host, instance_id=instance_id, instance_type=instance_type, provider=provider)
-    results = ingest_gpu_telemetry(_location(db).path, inputs, placement)
+    window = prometheus_range(prometheus, since, until, step) if prometheus else None
+    results = ingest_gpu_telemetry(_location(db).path, inputs or [], placement, window)
     loaded = [r for r in results if not r.unchanged]
     err_console().print(f"{len(loaded)} input(s) loaded, {len(results) - len(loaded)} unchanged; "
                         f"{sum(r.rows for r in loaded):,} GPU samples", highlight=False)  # fmt: skip

@@ -67,12 +67,34 @@ def _intervals(rows: list[dict[str, Any]]) -> None:
                 row["interval_s"] = interval
 
 
-def ingest_gpu_telemetry(db: Path, targets: list[str], placement: Placement) -> list[LoadResult]:
+@dataclass(frozen=True)
+class PrometheusRange:
+    """Read from a Prometheus server over [start, end) at `step_s` instead of scraping exporters."""
+
+    url: str
+    start: datetime
+    end: datetime
+    step_s: int = 60
+
+
+def ingest_gpu_telemetry(
+    db: Path, targets: list[str], placement: Placement, prometheus: PrometheusRange | None = None
+) -> list[LoadResult]:
     from finops.gpu_watch import rows_to_frame
 
+    if not targets and prometheus is None:
+        raise UsageError(
+            "nothing to ingest", hint="give exporter URLs, saved pages or nvidia-smi logs, or --prometheus"
+        )
     results = []
-    for target in targets:
-        source, body, rows = read_input(target, placement)
+    inputs: list[tuple[str, str, bytes, list[dict[str, Any]]]] = [(t, *read_input(t, placement)) for t in targets]
+    if prometheus is not None:
+        from finops.connectors.gpu_exporters import query_range
+
+        rows = query_range(prometheus.url, prometheus.start, prometheus.end, prometheus.step_s, host=placement.host)
+        window = f"{prometheus.url} {prometheus.start:%Y-%m-%dT%H:%M}..{prometheus.end:%Y-%m-%dT%H:%M}"
+        inputs.append((prometheus.url, f"prometheus:{window}", window.encode() + repr(rows).encode(), rows))
+    for target, source, body, rows in inputs:
         if not rows:
             raise SourceError(f"{target}: no GPU metrics with a GPU UUID found", hint="is this a GPU exporter's page?")
         extra = {"instance_id": placement.instance_id, "instance_type": placement.instance_type,
@@ -86,3 +108,17 @@ def ingest_gpu_telemetry(db: Path, targets: list[str], placement: Placement) -> 
             frame = rows_to_frame(GPU_SAMPLES, rows, source)
             results.append(store.replace_slices(GPU_SAMPLES, [frame], checksum=checksum, inputs=[target]))
     return results
+
+
+def prometheus_range(url: str, since: str | None, until: str | None, step_s: int) -> PrometheusRange:
+    """The window of a --prometheus read: --since is required, --until defaults to now (UTC)."""
+    if not since:
+        raise UsageError("--prometheus needs --since (YYYY-MM-DDTHH:MM, UTC)")
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(until).replace(tzinfo=UTC) if until else datetime.now(UTC)
+    except ValueError as e:
+        raise UsageError(f"--since/--until: {e}", hint="use YYYY-MM-DDTHH:MM (UTC)") from e
+    if end <= start:
+        raise UsageError("--until must be after --since")
+    return PrometheusRange(url, start, end, step_s)

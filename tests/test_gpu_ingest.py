@@ -99,3 +99,53 @@ def test_a_page_that_is_not_an_exporter_is_refused(tmp_path: Path, cli) -> None:
     page.write_text("hello 1\n")
     result = cli("gpu", "ingest", page, "--db", tmp_path / "s.duckdb")
     assert result.code == 3 and "no GPU metrics with a GPU UUID" in result.err
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    """A local server answering the Prometheus HTTP API's query_range, as a Prometheus scraping DCGM would."""
+    from urllib.parse import parse_qs, urlparse
+
+    gpu = {"UUID": "GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e", "gpu": "0", "modelName": "Tesla T4",
+           "hostname": "node-7", "namespace": "llm", "pod": "vllm-0"}  # fmt: skip
+    series = {
+        "DCGM_FI_DEV_GPU_UTIL": [[1795377600, "100"], [1795377660, "100"]],
+        "DCGM_FI_PROF_SM_ACTIVE": [[1795377600, "0.02"], [1795377660, "0.03"]],  # util 100 %, SM 2-3 %: a spinner
+        "DCGM_FI_DEV_FB_USED": [[1795377600, "1024"], [1795377660, "1024"]],
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            assert urlparse(self.path).path == "/api/v1/query_range" and query["step"] == ["60s"]
+            values = series.get(query["query"][0])
+            result = [{"metric": gpu, "values": values}] if values else []
+            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_prometheus_query_range_prefers_sm_activity(prometheus: str, tmp_path: Path, cli) -> None:
+    db = tmp_path / "store.duckdb"
+    result = cli("gpu", "ingest", "--db", db, "--prometheus", prometheus, "--since", "2026-11-22T10:00",
+                 "--until", "2026-11-22T11:00", "--step", "60")  # fmt: skip
+    assert result.code == 0, result.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT count(*), avg(util_gpu_pct), avg(sm_active_pct), any_value(host), any_value(labels['pod']), "
+            "sum(interval_s) FROM gpu_samples"
+        ).fetchall()
+    assert rows == [(2, 100.0, pytest.approx(2.5), "node-7", "vllm-0", 120.0)]
+    with open_store(db, read_only=True) as store:
+        [window] = classify(store, [(datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))])
+    assert window.state == "idle_empty" and window.activity_source == "sm_active"  # util_gpu would say 100 %
