@@ -148,10 +148,12 @@ def report(
 
     With no database yet, it loads the embedded demo data into a demo database and says so on stderr.
     """
+    from finops.config import load_config
     from finops.report import ReportOptions, build_report
     from finops.ui.render import render_report
 
-    options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top)
+    hosts = load_config(_State.config).gpu_hosts
+    options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top, gpu_hosts=hosts)
     db_path = _report_db(db, demo)
     result = build_report(db_path, options)
     render_report(result, output_format.value, output)

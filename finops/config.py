@@ -7,6 +7,9 @@ which one each value came from. Credentials never appear here: connectors use th
     [store]
     db = "~/finops/finops.duckdb"
 
+    [gpu.hosts]                     # GPU hosts whose telemetry does not name their instance
+    "gpu1-wl8sg" = "i-0abc123def456"
+
     [sources.aws-prod]              # a named source; `finops sync aws-prod` syncs only it
     type = "aws-exports"
     bucket = "acme-billing"
@@ -50,6 +53,7 @@ class Config:
     path: Path | None
     db: str | None
     sources: tuple[SourceConfig, ...]
+    gpu_hosts: dict[str, str] = field(default_factory=dict)  # host name -> cloud instance id, for GPU pricing
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
 
     def source(self, name: str) -> SourceConfig:
@@ -91,7 +95,7 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources"}, path, "")
+    _only(data, {"store", "sources", "gpu"}, path, "")
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -100,8 +104,14 @@ def load_config(flag: Path | None = None) -> Config:
         if not isinstance(table, dict):
             raise UsageError(f"{path}: sources.{name} must be a table ([sources.{name}])")
         sources.append(_source(name, table, path))
+    gpu = data.get("gpu", {})
+    _only(gpu, {"hosts"}, path, "gpu.")
+    hosts = _typed(gpu, "hosts", dict, path, "gpu.") or {}
+    for host, instance in hosts.items():
+        if not isinstance(instance, str):
+            raise UsageError(f"{path}: gpu.hosts.{host} must be an instance id (a string)")
     origins = {"store.db": str(path)} if db else {}
-    return Config(path=path, db=db, sources=tuple(sources), origins=origins)
+    return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), origins=origins)
 
 
 def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:

@@ -49,8 +49,11 @@ class InstanceIdle:
         return (self.cost_per_gpu_hour * Decimal(repr(self.idle_gpu_hours))).quantize(Decimal("0.01"))
 
 
-def read_gpu_idle(store: Store, start: datetime, end: datetime, team_sql: str, cost: str) -> tuple[InstanceIdle, ...]:
-    """Per instance with telemetry in [start, end): GPU-hours by state and the idle hours' cost."""
+def read_gpu_idle(
+    store: Store, start: datetime, end: datetime, team_sql: str, cost: str, hosts: dict[str, str] | None = None
+) -> tuple[InstanceIdle, ...]:
+    """Per instance with telemetry in [start, end): GPU-hours by state and the idle hours' cost. `hosts` maps
+    host names to instance ids for telemetry that does not carry one ([gpu.hosts] in finops.toml)."""
     windows = classify_hourly(store, start, end)
     if not windows:
         return ()
@@ -59,7 +62,7 @@ def read_gpu_idle(store: Store, start: datetime, end: datetime, team_sql: str, c
     gpus: dict[str, set[str]] = defaultdict(set)
     types: dict[str, str | None] = {}
     for window in windows:
-        key = window.instance_id or window.host or window.gpu_uuid
+        key = window.instance_id or (hosts or {}).get(window.host or "") or window.host or window.gpu_uuid
         hours[key][window.state] += window.gpu_hours
         gpus[key].add(window.gpu_uuid)
         types[key] = types.get(key) or window.instance_type

@@ -43,6 +43,7 @@ class ReportOptions:
     group_by: str = "provider,service,team"
     cost: str = "effective"
     top: int = 10
+    gpu_hosts: dict[str, str] = field(default_factory=dict)  # host -> instance id ([gpu.hosts] in finops.toml)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             bounds[2:4],
         )
         gpu = read_gpu_summary(store, cost, bounds[2:])
-        gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost)
+        gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts)
         freshness = read_freshness(store)
     warnings = []
     known = [c for c, _ in currencies if c]

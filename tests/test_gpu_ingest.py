@@ -149,3 +149,26 @@ def test_prometheus_query_range_prefers_sm_activity(prometheus: str, tmp_path: P
     with open_store(db, read_only=True) as store:
         [window] = classify(store, [(datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))])
     assert window.state == "idle_empty" and window.activity_source == "sm_active"  # util_gpu would say 100 %
+
+
+def test_a_host_without_an_instance_id_is_priced_through_gpu_hosts(tmp_path: Path, cli) -> None:
+    """Telemetry that names only its host, mapped in finops.toml to the instance the bill knows."""
+    db = tmp_path / "store.duckdb"
+    assert cli("gpu", "ingest", PHASES / "nvidia_smi_query.csv", "--db", db, "--host", "h100-lab").code == 0
+    bill = tmp_path / "bill.csv"
+    bill.write_text(
+        "BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,BilledCost,EffectiveCost,"
+        "ProviderName,ResourceId,SkuPriceDetails,ConsumedQuantity,ConsumedUnit,ChargeCategory,Tags\n"
+        "2026-11-01,2026-12-01,2026-11-22,2026-11-23,2359.68,2359.68,AWS,"
+        "arn:aws:ec2:us-east-1:012345678901:instance/i-0lab,"
+        '"{""InstanceType"": ""p5.48xlarge""}",24,Hours,Usage,"{""team"": ""research""}"\n'
+    )
+    assert cli("ingest", "--db", db, bill).code == 0
+    config = tmp_path / "finops.toml"
+    config.write_text('[gpu.hosts]\n"h100-lab" = "i-0lab"\n')
+    result = cli("--config", config, "report", "--db", db, "--period", "2026-11-22..2026-11-22", "--format", "json")
+    assert result.code == 0, result.err
+    [idle] = json.loads(result.out)["gpu_idle"]
+    assert idle["instance_id"] == "i-0lab" and idle["team"] == "research" and idle["price_basis"] == "bill"
+    assert idle["cost_per_gpu_hour"] == "12.29"  # 2,359.68 a day / 24 h / 8 GPUs, from the bill
+    assert idle["hours_by_state"]["idle_empty"] > 0 and idle["hours_by_state"]["active"] > 0
