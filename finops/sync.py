@@ -74,14 +74,13 @@ def _sync_source(
     for export in connector.plan(source.settings, day, periods):
         # The source's name is part of the fingerprint: two sources reading one export are two loads.
         checksum = hashlib.sha256(f"{source.name}\n{export.fingerprint}".encode()).hexdigest()
-        if _unchanged(db, connector.table, checksum):
-            results.append(
-                PeriodResult(source.name, export.period, LoadResult("", connector.table.name, unchanged=True))
-            )
+        table = getattr(export, "table", connector.table)  # a unit may feed another table (the GPU spool)
+        if _unchanged(db, table, checksum):
+            results.append(PeriodResult(source.name, export.period, LoadResult("", table.name, unchanged=True)))
             continue
         with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
             frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
             with open_store(db) as store:
-                load = store.replace_slices(connector.table, frames, checksum=checksum, inputs=[export.origin])
+                load = store.replace_slices(table, frames, checksum=checksum, inputs=[export.origin])
         results.append(PeriodResult(source.name, export.period, load))
     return results

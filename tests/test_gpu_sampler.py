@@ -100,3 +100,21 @@ def test_sigterm_stops_cleanly_and_writes_what_was_sampled(tmp_path: Path) -> No
     taken = int(out.split()[-1])
     table = pq.read_table(next(tmp_path.glob("gpu_samples--*.parquet")))
     assert table.num_rows == 2 * taken  # every sample taken is written, whole: two GPUs each
+
+
+def test_finops_sync_loads_the_spool_and_skips_what_it_has(tmp_path: Path, cli) -> None:
+    spool = tmp_path / "spool"
+    watch(WatchOptions(interval_s=0.01, flush_s=3600, spool=spool, count=3), nvml=FakeNvml())
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        f'[store]\ndb = "{tmp_path / "s.duckdb"}"\n\n[sources.gpus]\ntype = "gpu-spool"\npath = "{spool}"\n'
+    )
+    first = cli("--config", config, "sync", "gpus")
+    assert first.code == 0, first.err
+    again = cli("--config", config, "sync", "gpus")
+    assert "nothing new" in again.err
+    watch(WatchOptions(interval_s=0.01, flush_s=3600, spool=spool, count=2), nvml=FakeNvml())  # a second run
+    assert cli("--config", config, "sync", "gpus").code == 0
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT x_Source) FROM gpu_samples").fetchall() == [(10, 2)]
+        assert con.execute("SELECT count(*) FROM gpu_processes").fetchall() == [(5,)]

@@ -79,7 +79,8 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
         for change in result.load.slices:
             status = "new" if change.previous_rows == 0 else "replaced"
             table.add_row(
-                result.source, change.slice[:10], status, f"{change.rows:,}", f"{change.previous_rows:,}",
+                result.source, change.slice[:10] or result.period, status,
+                f"{change.rows:,}", f"{change.previous_rows:,}",
                 _amount(change.billed_total), _amount(change.effective_total),
                 _amount(change.previous_effective_total),
                 _delta(change.effective_total, change.previous_effective_total),
