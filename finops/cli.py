@@ -296,6 +296,53 @@ def gpu_ingest(
                         f"{sum(r.rows for r in loaded):,} GPU samples", highlight=False)  # fmt: skip
 
 
+rules_app = typer.Typer(help="Rules: what costs money for no return, as findings.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+class Severity(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+@rules_app.command("list")
+def rules_list(docs: Annotated[bool, typer.Option(help="Print each rule's full description.")] = False) -> None:
+    """The built-in rules and your own ([rules] folder in finops.toml), with their parameters."""
+    from finops.config import load_config
+    from finops.rules_engine import load_rules
+    from finops.ui.findings import print_rules
+
+    print_rules(load_rules(load_config(_State.config).rules_folder), docs=docs)
+
+
+@rules_app.command("run")
+def rules_run(
+    rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids or names (default: all).")] = None,
+    db: DbOption = None,
+    period: Annotated[str, typer.Option(help="mtd, last-month, YYYY-MM, 7d/30d/90d, or FROM..TO.")] = "mtd",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last day (YYYY-MM-DD). Default: newest data.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="RULE.KEY=VALUE, e.g. GPU001.idle_pct=10.")] = None,
+    fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at least this severe.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Run rules over a period, store their findings, and show them (new ones marked).
+
+    Exit code 1 when --fail-on is given and a finding reaches it: for CI and cron.
+    """
+    from finops.config import load_config
+    from finops.findings import run_findings
+    from finops.ui.findings import render_findings
+
+    config = load_config(_State.config)
+    result = run_findings(_report_db(db, demo=False), config.rules_folder, rule_ids or [], period, as_of, param or [])
+    render_findings(result, output_format.value)
+    if fail_on is not None and result.worst_at_least(fail_on.value):
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
 config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

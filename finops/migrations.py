@@ -36,5 +36,27 @@ _V2 = [
     "ALTER TABLE usage_metrics ADD COLUMN latency_mean_s DOUBLE",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# Findings of rules, one row per fingerprint (rule, subject, period): later runs know what is new.
+_V3 = [
+    """
+    CREATE TABLE findings (
+        fingerprint VARCHAR PRIMARY KEY,
+        rule_id VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        amount DECIMAL(38, 15),
+        currency VARCHAR,
+        period_start DATE NOT NULL,
+        period_end DATE NOT NULL,
+        message VARCHAR NOT NULL,
+        evidence JSON,
+        first_seen TIMESTAMPTZ NOT NULL,
+        last_seen TIMESTAMPTZ NOT NULL,
+        runs BIGINT NOT NULL,
+        notified_at TIMESTAMPTZ
+    )
+    """,
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -107,7 +107,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         raise UsageError(f"--cost {options.cost!r} is unknown", hint=did_you_mean(options.cost, list(COST_COLUMNS)))
     dimensions = _parse_group_by(options.group_by)
     with open_store(db, read_only=True) as store:
-        as_of = _as_of(store, options.as_of)
+        as_of = data_as_of(store, options.as_of)
         period, previous = resolve_period(options.period, as_of)
         bounds = [
             _ts(previous.start),
@@ -169,7 +169,7 @@ def _parse_group_by(text: str) -> list[tuple[str, str]]:
     return dimensions
 
 
-def _as_of(store: Store, as_of: str | None) -> date:
+def data_as_of(store: Store, as_of: str | None) -> date:
     if as_of:
         try:
             return date.fromisoformat(as_of)

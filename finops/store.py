@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 BUSY_WAIT_S = 10.0
 
 
+class QueryError(ValueError):
+    """A query written outside the store (a user's rule) failed in DuckDB."""
+
+
 @dataclass(frozen=True)
 class SliceChange:
     """What one load did to one (source, slice): rows and totals before and after."""
@@ -76,6 +80,37 @@ class Store:
     def fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query with bound parameters and return every row (DuckDB 2.0 needs results read fully)."""
         return self.con.execute(sql, params or []).fetchall()
+
+    def fetch_named(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query written elsewhere (a rule); its errors become QueryError."""
+        import duckdb
+
+        try:
+            cursor = self.con.execute(sql, params)
+            return [d[0] for d in cursor.description or []], cursor.fetchall()
+        except duckdb.Error as e:
+            raise QueryError(str(e)) from e
+
+    def record_findings(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Upsert findings by fingerprint; True for each one not seen before. One transaction."""
+        seen = {r[0] for r in self.fetch("SELECT fingerprint FROM findings WHERE fingerprint IN (SELECT unnest(?))",
+                                         [[row["fingerprint"] for row in rows]])}  # fmt: skip
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for row in rows:
+                self.con.execute(
+                    """INSERT INTO findings VALUES ($fingerprint, $rule_id, $severity, $subject, $amount, $currency,
+                           $period_start, $period_end, $message, $evidence, now(), now(), 1, NULL)
+                       ON CONFLICT (fingerprint) DO UPDATE SET last_seen = now(), runs = findings.runs + 1,
+                           amount = excluded.amount, message = excluded.message, evidence = excluded.evidence,
+                           severity = excluded.severity""",
+                    row,
+                )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return [row["fingerprint"] not in seen for row in rows]
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self.con.execute(sql, params or []).to_arrow_table()

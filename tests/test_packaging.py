@@ -26,6 +26,7 @@ def test_wheel_layout(tmp_path: Path) -> None:
     for expected in (
         "finops/connectors/focus_files.py",
         "finops/rules/__init__.py",
+        "finops/rules/gpu001_idle.toml",
         "finops/sample_data/costs_aws.parquet",
         "finops/schemas/report.v1.json",
         "finops/data/gpu_instances.csv",

@@ -1,0 +1,50 @@
+"""Run rules over a report period against the store: the library behind `finops rules run`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from finops.errors import UsageError
+from finops.periods import Period, resolve_period
+from finops.report import data_as_of
+from finops.rules_engine import SEVERITIES, Finding, load_rules, run_rules, select
+from finops.store import open_store
+
+
+@dataclass(frozen=True)
+class FindingsResult:
+    period: Period
+    findings: tuple[Finding, ...]
+
+    def worst_at_least(self, severity: str) -> bool:
+        floor = SEVERITIES.index(severity)
+        return any(SEVERITIES.index(f.severity) >= floor for f in self.findings)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """`GPU001.idle_pct=10` -> {"GPU001": {"idle_pct": "10"}}."""
+    overrides: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        target, sep, value = pair.partition("=")
+        rule, dot, key = target.partition(".")
+        if not sep or not dot or not key:
+            raise UsageError(f"--param {pair!r}", hint="use RULE.KEY=VALUE, e.g. GPU001.idle_pct=10")
+        overrides.setdefault(rule, {})[key] = value
+    return overrides
+
+
+def run_findings(
+    db: Path, folder: Path | None, ids: list[str], period: str, as_of: str | None, params: list[str]
+) -> FindingsResult:
+    rules = select(load_rules(folder), ids)
+    overrides = parse_overrides(params)
+    for rule_id in overrides:
+        if rule_id not in {r.id for r in rules}:
+            raise UsageError(f"--param names rule {rule_id!r}, which is not being run")
+    with open_store(db, read_only=True) as store:
+        day = data_as_of(store, as_of)
+    current, _ = resolve_period(period, day)
+    with open_store(db) as store:  # findings are stored: this is a write
+        findings = run_rules(store, rules, current.start, current.end, overrides)
+    return FindingsResult(current, tuple(findings))
