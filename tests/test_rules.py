@@ -63,7 +63,7 @@ def test_rule_case(name: str, document: dict[str, Any], case: dict[str, Any], tm
     start, end = (date.fromisoformat(d) for d in document["period"])
     with open_store(db) as store:
         findings = run_rule(store, rule, start, end, {k: str(v) for k, v in case["params"].items()})
-    got = [{"subject": f.subject.rsplit("/", 1)[-1], "amount": f.amount, "message": f.message} for f in findings]
+    got = [{"subject": f.subject, "amount": f.amount, "message": f.message} for f in findings]
     expected = case["expect"]
     assert [g["subject"] for g in got] == [e["subject"] for e in expected], name
     for g, e in zip(got, expected, strict=True):
@@ -123,3 +123,14 @@ def test_the_demo_gpu_findings_match_the_report(cli, demo_db: Path) -> None:
     amounts = {f["subject"].rsplit("/", 1)[-1]: Decimal(f["amount"]) for f in json.loads(result.out)["findings"]}
     assert amounts["lumen-nd-h100-01"] == Decimal("47193.60")
     assert amounts["i-00c10204387d4a685"] == Decimal("4515.00")  # the Savings-Plan p4d, at its amortised rate
+
+
+def test_the_planted_anomaly_is_found_and_nothing_else(cli, demo_db: Path) -> None:
+    result = cli("rules", "run", "ANO001", "--db", demo_db, "--period", "2026-11", "--format", "json")
+    findings = json.loads(result.out)["findings"]
+    assert [(f["evidence"]["service"], f["evidence"]["day"], f["amount"]) for f in findings] == [
+        ("Amazon Elastic Compute Cloud", "2026-11-12", "7079.04"),  # 4 extra p5.48xlarge, 18 h at $98.32
+        ("Amazon Elastic Compute Cloud", "2026-11-13", "4719.36"),  # and 12 h the next day
+        ("AWS Data Transfer", "2026-11-12", "1263.46"),  # the checkpoints' upload
+    ]
+    assert findings[0]["evidence"]["team"] == "research" and findings[0]["severity"] == "high"
