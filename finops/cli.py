@@ -343,6 +343,29 @@ def rules_run(
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
+@app.command()
+def alerts(db: DbOption = None) -> None:
+    """Send findings that are new, or due again, to the sinks in finops.toml ([alerts.sinks.NAME]).
+
+    Each finding goes out once (again after renotify_hours if it persists). A failed delivery is retried and
+    reported with exit 3; the finding stays pending. Run `finops rules run` first: alerts send what it found.
+    """
+    from rich.markup import escape
+
+    from finops.alerts import alerts_config, send_alerts
+    from finops.config import load_config
+    from finops.ui.console import err_console
+
+    config = load_config(_State.config)
+    settings = alerts_config(config.alerts, str(config.path or "finops.toml"))
+    result = send_alerts(_location(db).path, settings)
+    for failure in result.failures:
+        err_console().print(f"[bold red]error:[/] {escape(failure)}", highlight=False)
+    if result.failures:
+        raise typer.Exit(int(ExitCode.SOURCE))
+    err_console().print(f"{result.sent} finding(s) sent to {len(settings.sinks)} sink(s)", highlight=False)
+
+
 config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -55,6 +55,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     gpu_hosts: dict[str, str] = field(default_factory=dict)  # host name -> cloud instance id, for GPU pricing
     rules_folder: Path | None = None  # the user's own rules, in the built-in rules' shape
+    alerts: dict[str, Any] = field(default_factory=dict)  # [alerts], checked by finops.alerts
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
 
     def source(self, name: str) -> SourceConfig:
@@ -96,7 +97,7 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources", "gpu", "rules"}, path, "")
+    _only(data, {"store", "sources", "gpu", "rules", "alerts"}, path, "")
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -117,7 +118,7 @@ def load_config(flag: Path | None = None) -> Config:
     rules_folder = (path.parent / Path(folder).expanduser()) if folder else None
     origins = {"store.db": str(path)} if db else {}
     return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), rules_folder=rules_folder,
-                  origins=origins)  # fmt: skip
+                  alerts=dict(data.get("alerts", {})), origins=origins)  # fmt: skip
 
 
 def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:

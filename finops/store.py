@@ -112,6 +112,12 @@ class Store:
             raise
         return [row["fingerprint"] not in seen for row in rows]
 
+    def mark_notified(self, fingerprints: list[str], when: datetime) -> None:
+        """Findings delivered to every alert sink at `when`."""
+        self.con.execute(
+            "UPDATE findings SET notified_at = ? WHERE fingerprint IN (SELECT unnest(?))", [when, fingerprints]
+        )
+
     def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self.con.execute(sql, params or []).to_arrow_table()
 
