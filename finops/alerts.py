@@ -36,7 +36,13 @@ from finops.errors import SourceError, UsageError, did_you_mean
 from finops.rules_engine import SEVERITIES
 from finops.store import open_store
 
-SINK_TYPES = ("slack", "webhook", "stdout")
+SINK_TYPES = ("slack", "webhook", "email", "stdout")
+SINK_KEYS = {
+    "slack": ("url_env",),
+    "webhook": ("url_env", "secret_env"),
+    "email": ("smtp_host", "smtp_port", "from", "to", "starttls", "user_env", "password_env"),
+    "stdout": (),
+}
 RETRIES = 3
 
 
@@ -46,6 +52,7 @@ class Sink:
     type: str
     url_env: str | None = None
     secret_env: str | None = None
+    email: dict[str, Any] = field(default_factory=dict)  # smtp_host, smtp_port, from, to, starttls, *_env
 
 
 @dataclass(frozen=True)
@@ -75,14 +82,18 @@ def alerts_config(table: dict[str, Any], origin: str) -> AlertsConfig:
         if kind not in SINK_TYPES:
             raise UsageError(f"{origin}: alerts.sinks.{name}.type {kind!r}", hint=did_you_mean(str(kind), SINK_TYPES))
         for key in spec:
-            if key not in ("type", "url_env", "secret_env"):
+            if key != "type" and key not in SINK_KEYS[kind]:
                 raise UsageError(
                     f"{origin}: unknown key alerts.sinks.{name}.{key}",
-                    hint="webhook URLs and secrets come from environment variables: url_env, secret_env",
+                    hint=f"a {kind} sink takes {', '.join(SINK_KEYS[kind]) or 'nothing else'}; "
+                    "URLs and secrets come from environment variables (url_env, secret_env, password_env)",
                 )
-        if kind != "stdout" and not spec.get("url_env"):
+        if kind in ("slack", "webhook") and not spec.get("url_env"):
             raise UsageError(f"{origin}: alerts.sinks.{name} needs url_env (the variable holding its URL)")
-        sinks.append(Sink(name, kind, spec.get("url_env"), spec.get("secret_env")))
+        if kind == "email" and not (spec.get("smtp_host") and spec.get("from") and spec.get("to")):
+            raise UsageError(f"{origin}: alerts.sinks.{name} needs smtp_host, from and to")
+        email = {k: v for k, v in spec.items() if kind == "email" and k != "type"}
+        sinks.append(Sink(name, kind, spec.get("url_env"), spec.get("secret_env"), email))
     return AlertsConfig(severity, float(table.get("renotify_hours", 24.0)), tuple(sinks))
 
 
@@ -142,6 +153,9 @@ def _deliver(sink: Sink, findings: list[dict[str, Any]]) -> None:
     if sink.type == "stdout":
         print(json.dumps(json.loads(body), indent=2))
         return
+    if sink.type == "email":
+        _email(sink, findings)
+        return
     url = os.environ.get(sink.url_env or "")
     if not url:
         raise SourceError(f"alert sink {sink.name}: ${sink.url_env} is not set", hint="export it before finops alerts")
@@ -167,5 +181,39 @@ def _deliver(sink: Sink, findings: list[dict[str, Any]]) -> None:
         time.sleep(0.2 * 2**attempt)
     raise SourceError(
         f"alert sink {sink.name} ({host}): delivery failed after {RETRIES} tries: {last}",
+        hint="the findings stay pending and go out on the next run",
+    )
+
+
+def _email(sink: Sink, findings: list[dict[str, Any]]) -> None:
+    """One plain-text message over SMTP (STARTTLS and login when configured), retried like the webhooks."""
+    import smtplib
+    from email.message import EmailMessage
+
+    spec = sink.email
+    recipients = spec["to"] if isinstance(spec["to"], list) else [spec["to"]]
+    message = EmailMessage()
+    message["Subject"] = f"finops: {len(findings)} finding(s)"
+    message["From"], message["To"] = spec["from"], ", ".join(recipients)
+    message.set_content("\n".join(
+        f"[{f['severity']}] {f['rule_id']} {f['message']}"
+        + (f" ({f['amount']} {f['currency']})" if f["amount"] is not None else "")
+        for f in findings
+    ))  # fmt: skip
+    last = ""
+    for attempt in range(RETRIES):
+        try:
+            with smtplib.SMTP(spec["smtp_host"], int(spec.get("smtp_port", 25)), timeout=10) as smtp:
+                if spec.get("starttls"):
+                    smtp.starttls()
+                if spec.get("user_env"):
+                    smtp.login(os.environ.get(spec["user_env"], ""), os.environ.get(spec.get("password_env", ""), ""))
+                smtp.send_message(message)
+                return
+        except (OSError, smtplib.SMTPException) as e:
+            last = type(e).__name__
+        time.sleep(0.2 * 2**attempt)
+    raise SourceError(
+        f"alert sink {sink.name} ({spec['smtp_host']}): email not delivered after {RETRIES} tries: {last}",
         hint="the findings stay pending and go out on the next run",
     )

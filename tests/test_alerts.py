@@ -108,3 +108,38 @@ def test_alert_config_errors(cli, tmp_path: Path) -> None:
     path.write_text('[alerts.sinks.x]\ntype = "webhook"\nurl = "https://hooks.example/abc"\n')
     result = cli("--config", path, "alerts")
     assert result.code == 2 and "unknown key alerts.sinks.x.url" in result.err and "url_env" in result.err
+
+
+def test_email_goes_through_a_real_smtp_server(store_with_findings: Path, tmp_path: Path, cli) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[tuple[str, list[str], str]] = []
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            self.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content.decode()))  # type: ignore[attr-defined]
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        path = tmp_path / "finops.toml"
+        path.write_text(
+            '[alerts]\nmin_severity = "high"\n\n[alerts.sinks.mail]\ntype = "email"\nsmtp_host = "127.0.0.1"\n'
+            f'smtp_port = {port}\nfrom = "finops@example.com"\nto = ["finops-team@example.com"]\n'
+        )
+        result = cli("--config", path, "alerts", "--db", store_with_findings)
+        assert result.code == 0, result.err
+        assert "3 finding(s) sent to 1 sink(s)" in result.err
+    finally:
+        controller.stop()
+    [(sender, recipients, content)] = inbox.messages
+    assert sender == "finops@example.com" and recipients == ["finops-team@example.com"]
+    assert "Subject: finops: 3 finding(s)" in content and "Amazon Elastic Compute Cloud / research" in content
