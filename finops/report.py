@@ -14,6 +14,7 @@ from typing import Any
 
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstanceIdle, read_gpu_idle
+from finops.inference import EndpointCost, read_inference
 from finops.periods import Period, resolve_period
 from finops.report_sections import Freshness, GpuSummary, read_freshness, read_gpu_summary
 from finops.store import Store, open_store
@@ -97,6 +98,7 @@ class Report:
     daily: tuple[DayPoint, ...]
     gpu: GpuSummary
     gpu_idle: tuple[InstanceIdle, ...]
+    inference: tuple[EndpointCost, ...]
     freshness: tuple[Freshness, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -127,6 +129,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         )
         gpu = read_gpu_summary(store, cost, bounds[2:])
         gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts)
+        inference = read_inference(store, bounds[2], bounds[3], cost)
         freshness = read_freshness(store)
     warnings = []
     known = [c for c, _ in currencies if c]
@@ -147,6 +150,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         daily=tuple(_daily(rows["_daily"])),
         gpu=gpu,
         gpu_idle=gpu_idle,
+        inference=inference,
         freshness=freshness,
         warnings=tuple(warnings),
     )

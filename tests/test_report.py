@@ -112,7 +112,15 @@ def test_csv_is_one_tidy_table(cli, demo_db: Path) -> None:
     result = cli("report", "--db", demo_db, "--format", "csv")
     assert result.code == 0
     rows = list(csv.DictReader(io.StringIO(result.out)))
-    assert {r["section"] for r in rows} == {"total", "breakdown", "gpu", "gpu_idle", "top_resources", "daily"}
+    assert {r["section"] for r in rows} == {
+        "total",
+        "breakdown",
+        "gpu",
+        "gpu_idle",
+        "inference",
+        "top_resources",
+        "daily",
+    }
     total = next(r for r in rows if r["section"] == "total")
     assert Decimal(total["amount"]) == source_total(*NOV)
 
@@ -173,3 +181,29 @@ def test_idle_gpus_are_priced_from_the_bill(report_json: dict) -> None:
     assert Decimal(p4d["cost_per_gpu_hour"]) == Decimal("2.625")
     sweep = [row for row in report_json["gpu_idle"] if row["gpu_hours"] == 240]
     assert len(sweep) == 4 and all(row["busy_share"] == 1 for row in sweep)  # the anomaly's 4 p5s were busy
+
+
+def test_cost_per_inference_splits_shared_instances_exactly(report_json: dict, demo_db: Path) -> None:
+    endpoints = {e["endpoint"]: e for e in report_json["inference"]}
+    assert set(endpoints) == {"chat-llama-70b", "embed-small", "rerank-v2"}
+    shared = [e for e in endpoints.values() if len(e["resources"]) == 1 and "lumen-embed-01" in e["resources"][0]]
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        g2 = con.execute(
+            """SELECT sum("EffectiveCost") FROM costs WHERE "ResourceId" LIKE '%/lumen-embed-01'
+               AND "ChargePeriodStart" >= TIMESTAMPTZ '2026-11-01' AND "ChargePeriodStart" < TIMESTAMPTZ '2026-11-21'"""
+        ).fetchall()[0][0]
+    assert len(shared) == 2 and sum(Decimal(e["cost"]) for e in shared) == g2  # split by requests, exact in sum
+    chat = endpoints["chat-llama-70b"]
+    assert Decimal(chat["cost_per_1k_requests"]) == (Decimal(chat["cost"]) * 1000 / chat["requests"]).quantize(
+        Decimal("0.0001")
+    )
+    assert 1.3 < chat["p95_latency_s"] < 1.7 and endpoints["embed-small"]["p95_latency_s"] < 0.3
+
+
+def test_histogram_quantile_interpolates_like_prometheus() -> None:
+    from finops.inference import _quantile
+
+    le = [0.1, 0.5, 1.0, float("inf")]
+    assert _quantile(0.95, le, [0, 50, 100, 100]) == pytest.approx(0.95)  # 95th of 100 lies in (0.5, 1.0]
+    assert _quantile(0.5, le, [10, 50, 100, 100]) == pytest.approx(0.5)
+    assert _quantile(0.95, le, [0, 0, 10, 100]) == 1.0  # in +Inf: the last finite bound

@@ -120,6 +120,21 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             }
             for i in report.gpu_idle
         ],
+        "inference": [
+            {
+                "endpoint": e.endpoint,
+                "resources": list(e.resources),
+                "requests": e.requests,
+                "failed": e.failed,
+                "input_tokens": e.input_tokens,
+                "output_tokens": e.output_tokens,
+                "cost": exact_text(e.cost),
+                "cost_per_1k_requests": None if e.per_1k_requests is None else exact_text(e.per_1k_requests),
+                "cost_per_1m_tokens": None if e.per_1m_tokens is None else exact_text(e.per_1m_tokens),
+                "p95_latency_s": None if e.p95_s is None else round(e.p95_s, 4),
+            }
+            for e in report.inference
+        ],
         "freshness": [
             {
                 "source": f.source,

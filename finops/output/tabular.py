@@ -39,6 +39,8 @@ def _rows(report: Report) -> Iterator[tuple[str, str, str, str, str]]:
     for i in report.gpu_idle:
         if i.idle_cost is not None:
             yield "gpu_idle", "instance", i.instance_id, exact_text(i.idle_cost), ""
+    for e in report.inference:
+        yield "inference", "endpoint", e.endpoint, exact_text(e.cost), ""
     for r in report.top_resources:
         yield "top_resources", "resource", r.resource_id, exact_text(r.amount), exact_text(r.previous)
     for d in report.daily:
@@ -113,6 +115,17 @@ def render_markdown(report: Report) -> str:
             out.append(f"| {_md(short_id(i.instance_id))} | {i.instance_type or '-'} | {_md(i.team)} | "
                        f"{i.gpu_hours:,.0f} | {i.busy_share:.0%} | {i.idle_gpu_hours:,.0f} | {idle_cost} | "
                        f"{i.price_basis or '-'} |")  # fmt: skip
+        out.append("")
+    if report.inference:
+        out.extend(["### Inference", "", "| Endpoint | Requests | Cost | Per 1k requests | Per 1M tokens | p95 |",
+                    "|---|---:|---:|---:|---:|---:|"])  # fmt: skip
+        for e in report.inference:
+            per_k = format_money(e.per_1k_requests, cur, places=4) if e.per_1k_requests is not None else "-"
+            per_m = format_money(e.per_1m_tokens, cur, places=4) if e.per_1m_tokens is not None else "-"
+            p95 = f"{e.p95_s:.2f} s" if e.p95_s is not None else "-"
+            out.append(
+                f"| {_md(e.endpoint)} | {e.requests:,} | {format_money(e.cost, cur)} | {per_k} | {per_m} | {p95} |"
+            )
         out.append("")
     table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
     return "\n".join(out)

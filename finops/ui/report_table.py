@@ -134,6 +134,23 @@ def _gpu_idle(report: Report) -> Table:
     return table
 
 
+def _inference(report: Report) -> Table:
+    cur = report.currency
+    table = Table(title="Inference: cost per request from the bill of the serving instances",
+                  title_justify="left", title_style="bold")  # fmt: skip
+    table.caption = "Shared instances are split by successful requests; p95 from the window's latency histograms."
+    for name in ("Endpoint", "Requests", "Failed", "Cost", "Per 1k req", "Per 1M tokens", "p95"):
+        table.add_column(name, justify="left" if name == "Endpoint" else "right", no_wrap=True)
+    for e in report.inference:
+        table.add_row(
+            e.endpoint, f"{e.requests:,}", f"{e.failed:,}", format_money(e.cost, cur, places=0),
+            format_money(e.per_1k_requests, cur, places=4) if e.per_1k_requests is not None else "-",
+            format_money(e.per_1m_tokens, cur, places=4) if e.per_1m_tokens is not None else "-",
+            f"{e.p95_s:.2f} s" if e.p95_s is not None else "-",
+        )  # fmt: skip
+    return table
+
+
 def _resources(report: Report) -> Table:
     table = Table(title="Top resources", title_justify="left", title_style="bold")
     table.add_column("Resource", overflow="ellipsis", no_wrap=True, max_width=36)
@@ -189,5 +206,7 @@ def print_report(report: Report, console: Console) -> None:
     parts += [_gpu(report), ""]
     if report.gpu_idle:
         parts += [_gpu_idle(report), ""]
+    if report.inference:
+        parts += [_inference(report), ""]
     parts += [_resources(report), "", _daily(report), "", _freshness(report)]
     console.print(Group(*parts))  # type: ignore[arg-type]

@@ -1,0 +1,137 @@
+"""Cost per inference: per endpoint, the bill of the instances serving it (idle hours included), divided by
+its successful requests, beside p95 latency from the same window's histograms.
+
+An instance shared by several endpoints is split by their share of its successful requests, with the last
+endpoint taking the remainder so the parts add up to the instance's cost exactly.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from finops.store import Store
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class EndpointCost:
+    endpoint: str
+    resources: tuple[str, ...]
+    requests: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+    p95_s: float | None
+
+    @property
+    def per_1k_requests(self) -> Decimal | None:
+        return (self.cost * 1000 / self.requests).quantize(Decimal("0.0001")) if self.requests else None
+
+    @property
+    def per_1m_tokens(self) -> Decimal | None:
+        tokens = self.input_tokens + self.output_tokens
+        return (self.cost * 1_000_000 / tokens).quantize(Decimal("0.0001")) if tokens else None
+
+
+def read_inference(store: Store, start: datetime, end: datetime, cost: str) -> tuple[EndpointCost, ...]:
+    usage = store.fetch(
+        """SELECT endpoint, resource_id, sum(requests), sum(coalesce(requests_failed, 0)),
+                  sum(coalesce(input_tokens, 0)), sum(coalesce(output_tokens, 0))
+           FROM usage_metrics WHERE ts >= ? AND ts < ? AND endpoint IS NOT NULL GROUP BY ALL ORDER BY ALL""",
+        [start, end],
+    )
+    if not usage:
+        return ()
+    resources = sorted({r for _, r, *_ in usage if r})
+    billed = dict(
+        store.fetch(
+            f"""SELECT "ResourceId", sum("{cost}") FROM costs
+                WHERE "ResourceId" IN (SELECT unnest(?)) AND "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ?
+                GROUP BY 1""",
+            [resources, start, end],
+        )
+    )
+    shares = _split(usage, billed)
+    totals: dict[str, list[Any]] = defaultdict(lambda: [set(), 0, 0, 0, 0, Decimal(0)])
+    for endpoint, resource, requests, failed, tokens_in, tokens_out in usage:
+        entry = totals[endpoint]
+        if resource:
+            entry[0].add(resource)
+        ok = int(requests or 0) - int(failed or 0)
+        entry[1] += ok
+        entry[2] += int(failed or 0)
+        entry[3] += int(tokens_in or 0)
+        entry[4] += int(tokens_out or 0)
+        entry[5] += shares.get((endpoint, resource), Decimal(0))
+    p95 = _p95(store, start, end)
+    return tuple(
+        EndpointCost(name, tuple(sorted(e[0])), e[1], e[2], e[3], e[4], e[5], p95.get(name))
+        for name, e in sorted(totals.items(), key=lambda item: (-item[1][5], item[0]))
+    )
+
+
+def _split(usage: list[tuple[Any, ...]], billed: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:
+    """Each resource's cost over the endpoints it served, by successful requests, to the cent and exact in sum."""
+    by_resource: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for endpoint, resource, requests, failed, *_ in usage:
+        if resource:
+            by_resource[resource].append((endpoint, max(int(requests or 0) - int(failed or 0), 0)))
+    shares: dict[tuple[str, str], Decimal] = {}
+    for resource, parts in by_resource.items():
+        total_cost = billed.get(resource, Decimal(0))
+        total_requests = sum(n for _, n in parts)
+        given = Decimal(0)
+        for index, (endpoint, n) in enumerate(parts):
+            if index == len(parts) - 1:
+                share = total_cost - given  # the remainder: the parts sum to the resource's cost exactly
+            elif total_requests:
+                share = (total_cost * n / total_requests).quantize(CENT, rounding=ROUND_HALF_EVEN)
+            else:
+                share = (total_cost / len(parts)).quantize(CENT, rounding=ROUND_HALF_EVEN)
+            shares[(endpoint, resource)] = share
+            given += share
+    return shares
+
+
+def _p95(store: Store, start: datetime, end: datetime) -> dict[str, float]:
+    """p95 from the summed latency histograms, interpolated inside the bucket like Prometheus's
+    histogram_quantile; where only CloudWatch statistics exist, the request-weighted mean of hourly p95s."""
+    rows = store.fetch(
+        """SELECT endpoint, latency_le_s, latency_counts, requests, latency_p95_s FROM usage_metrics
+           WHERE ts >= ? AND ts < ? AND endpoint IS NOT NULL""",
+        [start, end],
+    )
+    buckets: dict[str, tuple[list[float], list[int]]] = {}
+    weighted: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for endpoint, bounds, counts, requests, p95 in rows:
+        if bounds and counts:
+            le, summed = buckets.setdefault(endpoint, (list(bounds), [0] * len(counts)))
+            if list(bounds) == le:
+                for i, count in enumerate(counts):
+                    summed[i] += int(count)
+        elif p95 is not None and requests:
+            weighted[endpoint][0] += p95 * requests
+            weighted[endpoint][1] += requests
+    result = {e: w[0] / w[1] for e, w in weighted.items() if w[1]}
+    for endpoint, (le, cumulative) in buckets.items():
+        if cumulative and cumulative[-1]:
+            result[endpoint] = _quantile(0.95, le, cumulative)
+    return result
+
+
+def _quantile(q: float, le: list[float], cumulative: list[int]) -> float:
+    rank = q * cumulative[-1]
+    i = bisect_left(cumulative, rank)
+    if i >= len(le) - 1 and le[-1] == float("inf"):  # in the +Inf bucket: the last finite bound is all we know
+        return le[-2]
+    lower_bound = le[i - 1] if i > 0 else 0.0
+    lower_count = cumulative[i - 1] if i > 0 else 0
+    inside = cumulative[i] - lower_count
+    return lower_bound + (le[i] - lower_bound) * ((rank - lower_count) / inside if inside else 0.0)
