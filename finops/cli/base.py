@@ -1,0 +1,84 @@
+"""What every command shares: the app, global options, the store option and where the store is."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from finops import __version__
+
+if TYPE_CHECKING:
+    from finops.paths import DbLocation
+
+app = typer.Typer(
+    name="finops",
+    help="AI FinOps from one command: what GPUs, inference and clouds cost, per team, from the bill.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # one error boundary below; locals may hold credentials
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="DuckDB store to use. Default: $FINOPS_DB, else [store] db in finops.toml, else finops.duckdb in "
+        "your user data folder.",
+        show_default=False,
+    ),
+]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class _State:
+    debug = False
+    config: Path | None = None
+
+
+def _location(db: Path | None) -> DbLocation:
+    from finops.config import load_config
+    from finops.paths import resolve_db
+
+    config = load_config(_State.config)
+    return resolve_db(db, config.db, config.path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"finops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")] = 0,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="finops.toml to use. Default: $FINOPS_CONFIG, ./finops.toml, user config."),
+    ] = None,
+) -> None:
+    """Global options apply to every command."""
+    _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
+    _State.config = config
+    level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )

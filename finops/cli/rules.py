@@ -1,0 +1,99 @@
+"""`finops rules ...`, `finops alerts` and `finops config show`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from finops.errors import ExitCode
+
+if TYPE_CHECKING:
+    pass
+
+from finops.cli.base import DbOption, OutputFormat, _location, _State, app
+from finops.cli.billing import _report_db
+
+rules_app = typer.Typer(help="Rules: what costs money for no return, as findings.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+class Severity(StrEnum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+@rules_app.command("list")
+def rules_list(docs: Annotated[bool, typer.Option(help="Print each rule's full description.")] = False) -> None:
+    """The built-in rules and your own ([rules] folder in finops.toml), with their parameters."""
+    from finops.config import load_config
+    from finops.rules_engine import load_rules
+    from finops.ui.findings import print_rules
+
+    print_rules(load_rules(load_config(_State.config).rules_folder), docs=docs)
+
+
+@rules_app.command("run")
+def rules_run(
+    rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids or names (default: all).")] = None,
+    db: DbOption = None,
+    period: Annotated[str, typer.Option(help="mtd, last-month, YYYY-MM, 7d/30d/90d, or FROM..TO.")] = "mtd",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Last day (YYYY-MM-DD). Default: newest data.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="RULE.KEY=VALUE, e.g. GPU001.idle_pct=10.")] = None,
+    fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at least this severe.")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Run rules over a period, store their findings, and show them (new ones marked).
+
+    Exit code 1 when --fail-on is given and a finding reaches it: for CI and cron.
+    """
+    from finops.config import load_config
+    from finops.findings import run_findings
+    from finops.ui.findings import render_findings
+
+    config = load_config(_State.config)
+    result = run_findings(_report_db(db, demo=False), config.rules_folder, rule_ids or [], period, as_of, param or [])
+    render_findings(result, output_format.value)
+    if fail_on is not None and result.worst_at_least(fail_on.value):
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+@app.command()
+def alerts(db: DbOption = None) -> None:
+    """Send findings that are new, or due again, to the sinks in finops.toml ([alerts.sinks.NAME]).
+
+    Each finding goes out once (again after renotify_hours if it persists). A failed delivery is retried and
+    reported with exit 3; the finding stays pending. Run `finops rules run` first: alerts send what it found.
+    """
+    from rich.markup import escape
+
+    from finops.alerts import alerts_config, send_alerts
+    from finops.config import load_config
+    from finops.ui.console import err_console
+
+    config = load_config(_State.config)
+    settings = alerts_config(config.alerts, str(config.path or "finops.toml"))
+    result = send_alerts(_location(db).path, settings)
+    for failure in result.failures:
+        err_console().print(f"[bold red]error:[/] {escape(failure)}", highlight=False)
+    if result.failures:
+        raise typer.Exit(int(ExitCode.SOURCE))
+    err_console().print(f"{result.sent} finding(s) sent to {len(settings.sinks)} sink(s)", highlight=False)
+
+
+config_app = typer.Typer(help="Show the configuration finops is using.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(db: DbOption = None) -> None:
+    """Every setting, its value, and where the value came from (flag, environment, file or default)."""
+    from finops.config import load_config
+    from finops.ui.summary import print_config
+
+    config = load_config(_State.config)
+    print_config(config, _location(db))
