@@ -29,7 +29,7 @@ DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
-        help="DuckDB store to use. Default: $FINOPS_DB, else [store] db in finops.toml, else finops.duckdb in "
+        help="DuckDB store to use. Default: $FINOPS_DB, else \\[store] db in finops.toml, else finops.duckdb in "
         "your user data folder.",
         show_default=False,
     ),
