@@ -55,7 +55,10 @@ def rules_run(
     from finops.findings import run_findings
     from finops.ui.findings import render_findings
 
+    from finops.rules_engine import load_rules, select
+
     config = load_config(_State.config)
+    select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before any database is opened
     result = run_findings(_report_db(db, demo=False), config.rules_folder, rule_ids or [], period, as_of, param or [])
     render_findings(result, output_format.value)
     if fail_on is not None and result.worst_at_least(fail_on.value):
