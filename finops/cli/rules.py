@@ -53,9 +53,8 @@ def rules_run(
     """
     from finops.config import load_config
     from finops.findings import run_findings
-    from finops.ui.findings import render_findings
-
     from finops.rules_engine import load_rules, select
+    from finops.ui.findings import render_findings
 
     config = load_config(_State.config)
     select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before any database is opened
