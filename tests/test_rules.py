@@ -128,9 +128,9 @@ def test_the_demo_gpu_findings_match_the_report(cli, demo_db: Path) -> None:
 def test_the_planted_anomaly_is_found_and_nothing_else(cli, demo_db: Path) -> None:
     result = cli("rules", "run", "ANO001", "--db", demo_db, "--period", "2026-11", "--format", "json")
     findings = json.loads(result.out)["findings"]
-    assert [(f["evidence"]["service"], f["evidence"]["day"], f["amount"]) for f in findings] == [
-        ("Amazon Elastic Compute Cloud", "2026-11-12", "7079.04"),  # 4 extra p5.48xlarge, 18 h at $98.32
-        ("Amazon Elastic Compute Cloud", "2026-11-13", "4719.36"),  # and 12 h the next day
-        ("AWS Data Transfer", "2026-11-12", "1263.46"),  # the checkpoints' upload
-    ]
+    assert [(f["evidence"]["service"], f["evidence"]["first_day"], f["evidence"]["days"], f["amount"])
+            for f in findings] == [
+        ("Amazon Elastic Compute Cloud", "2026-11-12", 2, "11798.40"),  # 4 extra p5.48xlarge, 120 h at $98.32
+        ("AWS Data Transfer", "2026-11-12", 1, "1263.46"),  # the checkpoints' upload
+    ]  # fmt: skip
     assert findings[0]["evidence"]["team"] == "research" and findings[0]["severity"] == "high"
