@@ -59,6 +59,8 @@ def aws_error(what: str, code: str, e: Exception, permissions: str) -> SourceErr
             hint=f"the credentials boto3 found need {permissions}; "
             "check the profile or role with `aws sts get-caller-identity`",
         )
+    if code == "NoSuchBucket":
+        return SourceError(f"{what}: no such bucket", hint="check the bucket name in finops.toml")
     return SourceError(f"{what}: {code or type(e).__name__}: {e}")
 
 

@@ -197,18 +197,16 @@ S3_READ = "s3:GetObject (and s3:ListBucket) on the export's bucket"
 def _get(s3: Any, bucket: str, key: str, *, missing_ok: bool = False) -> bytes | None:
     from botocore.exceptions import ClientError
 
-    try:
-        body: bytes = aws_call(
-            f"s3://{bucket}/{key}", lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), S3_READ
-        )
-    except SourceError as e:
-        if missing_ok and isinstance(e.__cause__, ClientError) and \
-                e.__cause__.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):  # fmt: skip
-            return None
-        if isinstance(e.__cause__, ClientError) and e.__cause__.response.get("Error", {}).get("Code") == "NoSuchBucket":
-            raise SourceError(f"s3://{bucket}: no such bucket", hint="check `bucket` in finops.toml") from e
-        raise
-    return body
+    def read() -> bytes | None:
+        try:
+            body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if missing_ok and e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None  # no manifest for this period: no data, not an error
+            raise
+        return body
+
+    return aws_call(f"s3://{bucket}/{key}", read, S3_READ)
 
 
 def _size(s3: Any, bucket: str, key: str) -> int:

@@ -7,12 +7,12 @@ import hmac
 import http.server
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from http_server import serve
 
 
 class Receiver:
@@ -21,6 +21,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
+        self.url = ""
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,16 +34,15 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.handler = Handler
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
-    yield r
-    r.server.shutdown()
+    with serve(r.handler) as url:
+        r.url = url
+        yield r
 
 
 @pytest.fixture

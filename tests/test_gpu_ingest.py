@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+from http_server import serve
 
 from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
 from finops.gpu_idle import classify
@@ -79,10 +79,8 @@ def exporter() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    server.shutdown()
+    with serve(Handler) as url:
+        yield f"{url}/metrics"
 
 
 def test_scrape_a_live_exporter(exporter: str, tmp_path: Path, cli) -> None:
@@ -129,10 +127,8 @@ def prometheus() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve(Handler) as url:
+        yield url
 
 
 def test_prometheus_query_range_prefers_sm_activity(prometheus: str, tmp_path: Path, cli) -> None:

@@ -334,3 +334,11 @@ def test_an_export_needs_an_arn_or_a_bucket_and_name(cli, tmp_path: Path) -> Non
     config.write_text('[sources.aws]\ntype = "aws-exports"\nbucket = "b"\n')
     result = cli("--config", config, "sync")
     assert result.code == 2 and "sources.aws: give either export_arn, or bucket and export" in result.err
+
+
+def test_a_missing_bucket_is_named(aws: object, cli, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text('[sources.aws]\ntype = "aws-exports"\nbucket = "no-such-bucket-here"\nexport = "e"\n')
+    result = cli("--config", config, "sync", "--period", "2026-05", "--db", tmp_path / "s.duckdb")
+    assert result.code == 3 and "no such bucket" in result.err and "check the bucket name" in result.err
+    assert not (tmp_path / "s.duckdb").exists()
