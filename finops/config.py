@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finops.allocation_policy import AllocationPolicy, parse_policy
 from finops.errors import UsageError, did_you_mean
 
 ENV_CONFIG = "FINOPS_CONFIG"
@@ -57,6 +58,7 @@ class Config:
     rules_folder: Path | None = None  # the user's own rules, in the built-in rules' shape
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts], checked by finops.alerts
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
+    allocation: AllocationPolicy = field(default_factory=AllocationPolicy)  # [allocation]: teams and shared pools
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -97,7 +99,7 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources", "gpu", "rules", "alerts"}, path, "")
+    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation"}, path, "")
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -118,7 +120,8 @@ def load_config(flag: Path | None = None) -> Config:
     rules_folder = (path.parent / Path(folder).expanduser()) if folder else None
     origins = {"store.db": str(path)} if db else {}
     return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), rules_folder=rules_folder,
-                  alerts=dict(data.get("alerts", {})), origins=origins)  # fmt: skip
+                  alerts=dict(data.get("alerts", {})), origins=origins,
+                  allocation=parse_policy(data.get("allocation"), path))  # fmt: skip
 
 
 def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tomllib
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
 import polars as pl
 
+from finops.allocation_policy import AllocationPolicy, parse_policy
 from finops.coerce import coerce
 from finops.connectors.focus_files import read_focus_file
 from finops.paths import demo_db
@@ -33,6 +35,14 @@ TELEMETRY_FILES = {GPU_SAMPLES: "gpu_samples.parquet", USAGE_METRICS: "usage_met
 
 def sample_dir() -> Traversable:
     return resources.files("finops.sample_data")
+
+
+def demo_policy() -> AllocationPolicy:
+    """The demo's allocation policy (sample_data/finops.toml): cost centres, accounts and shared pools to teams."""
+    file = sample_dir().joinpath("finops.toml")
+    return parse_policy(
+        tomllib.loads(file.read_text(encoding="utf-8"))["allocation"], "demo policy (sample_data/finops.toml)"
+    )
 
 
 def _fingerprint(folder: Traversable) -> str:

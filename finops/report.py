@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from finops.allocation import Allocation, read_allocation
+from finops.allocation_policy import AllocationPolicy
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstanceIdle, read_gpu_idle
 from finops.inference import EndpointCost, read_inference
@@ -45,6 +47,7 @@ class ReportOptions:
     cost: str = "effective"
     top: int = 10
     gpu_hosts: dict[str, str] = field(default_factory=dict)  # host -> instance id ([gpu.hosts] in finops.toml)
+    allocation: AllocationPolicy | None = None  # set for --by team: chargeback/showback per team
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Report:
     inference: tuple[EndpointCost, ...]
     freshness: tuple[Freshness, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    allocation: Allocation | None = None
 
 
 def build_report(db: Path, options: ReportOptions) -> Report:
@@ -131,7 +135,16 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts)
         inference = read_inference(store, bounds[2], bounds[3], cost)
         freshness = read_freshness(store)
-    warnings = []
+        allocation = None
+        if options.allocation is not None:
+            # Allocation is always amortised (EffectiveCost): reuse the idle section only when it was priced so.
+            idle = gpu_idle if cost == "EffectiveCost" else None
+            if idle is None:
+                idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, "EffectiveCost", options.gpu_hosts)
+            allocation = read_allocation(
+                store, options.allocation, bounds[2], bounds[3], idle=idle, hosts=options.gpu_hosts
+            )
+    warnings = [*(allocation.warnings if allocation else ())]
     known = [c for c, _ in currencies if c]
     if len(known) > 1:
         warnings.append(f"several billing currencies in this period ({', '.join(known)}); amounts are summed as is")
@@ -153,6 +166,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         inference=inference,
         freshness=freshness,
         warnings=tuple(warnings),
+        allocation=allocation,
     )
 
 

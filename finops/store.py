@@ -267,6 +267,22 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _needs_migration(path: Path) -> bool:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False  # busy or unreadable: the real open below reports it
+    try:
+        row = con.execute("SELECT value FROM finops_meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return row is not None and 0 < int(row[0]) < SCHEMA_VERSION
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Store]:
     """Open the store (creating and migrating it when writable), retrying while another process holds it.
@@ -280,6 +296,10 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
         raise UsageError(f"no finops database at {path}", hint="load data first: finops ingest PATH")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only and _needs_migration(path):
+        # A store written by an older finops: upgrade it first (migrations only add), then read it as asked.
+        with open_store(path, wait_s=wait_s):
+            pass
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -302,6 +322,8 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
             store.migrate()
         elif store.schema_version() == 0:
             raise UsageError(f"{path} is not a finops database", hint="point --db at a finops store")
+        elif store.schema_version() > SCHEMA_VERSION:
+            store.migrate()  # refuses, naming both versions
         yield store
     finally:
         con.close()

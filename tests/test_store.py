@@ -168,3 +168,13 @@ def test_a_version_1_store_migrates_and_keeps_its_rows(db: Path) -> None:
     with open_store(db) as store:
         assert store.schema_version() == SCHEMA_VERSION >= 2
         assert store.fetch("SELECT endpoint, requests, latency_p95_s FROM usage_metrics") == [("chat", 42, None)]
+
+
+def test_a_store_from_an_older_finops_is_upgraded_when_only_read(db: Path) -> None:
+    """`finops report` opens read-only; a store an older finops wrote must be migrated, not fail mid-query."""
+    with open_store(db) as store:
+        store.con.execute("DROP TABLE findings")
+        store.set_meta("schema_version", "2")
+    with open_store(db, read_only=True) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.fetch("SELECT count(*) FROM findings") == [(0,)]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from finops.errors import ExitCode
-
-if TYPE_CHECKING:
-    pass
-
 from finops.cli.base import DbOption, OutputFormat, _location, _State, app
+from finops.errors import ExitCode
 
 
 @app.command()
@@ -69,6 +66,14 @@ def report(
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     demo: Annotated[bool, typer.Option(help="Report on the embedded demo data.")] = False,
+    by: Annotated[
+        ByView | None,
+        typer.Option(
+            "--by",
+            help="team: chargeback or showback per team (direct, shared, idle GPU, total), by the [allocation] "
+            "policy in finops.toml. Team totals sum to the period's total to the cent.",
+        ),
+    ] = None,
 ) -> None:
     """Spend for a period next to the one before: totals, breakdowns, GPUs, top resources, daily trend, freshness.
 
@@ -78,9 +83,17 @@ def report(
     from finops.report import ReportOptions, build_report
     from finops.ui.render import render_report
 
-    hosts = load_config(_State.config).gpu_hosts
-    options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top, gpu_hosts=hosts)
+    config = load_config(_State.config)
     db_path = _report_db(db, demo)
+    policy = None
+    if by is ByView.team:
+        policy = config.allocation
+        if policy.origin == "default" and _is_demo(db_path):
+            from finops.demo import demo_policy
+
+            policy = demo_policy()
+    options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top,
+                            gpu_hosts=config.gpu_hosts, allocation=policy)  # fmt: skip
     result = build_report(db_path, options)
     render_report(result, output_format.value, output)
 
@@ -133,6 +146,16 @@ def doctor(
     checks = run_checks(config, selectors) + freshness_checks(_location(db).path, config)
     if not print_checks(checks):
         raise typer.Exit(int(ExitCode.SOURCE))
+
+
+class ByView(StrEnum):
+    team = "team"
+
+
+def _is_demo(path: Path) -> bool:
+    from finops.paths import demo_db
+
+    return path.resolve() == demo_db().resolve()
 
 
 def _report_db(db: Path | None, demo: bool) -> Path:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from finops.allocation import Allocation
 from finops.money import change_ratio, exact_text
 from finops.periods import Period
 from finops.report import Line, Report
@@ -145,8 +146,27 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             }
             for f in report.freshness
         ],
+        "allocation": None if report.allocation is None else _allocation(report.allocation),
         "warnings": list(report.warnings),
     }
+
+
+def _allocation(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "basis": allocation.basis,
+        "policy": allocation.policy,
+        "total": exact_text(allocation.total),
+        "teams": [
+            {"team": t.team, "direct": exact_text(t.direct), "shared": exact_text(t.shared),
+             "idle": exact_text(t.idle), "total": exact_text(t.total)}
+            for t in allocation.teams
+        ],
+        "pools": [
+            {"name": p.name, "split": p.split, "amount": exact_text(p.amount),
+             "shares": {k: exact_text(v) for k, v in sorted(p.shares.items())}}
+            for p in allocation.pools
+        ],
+    }  # fmt: skip
 
 
 def render_json(report: Report) -> str:

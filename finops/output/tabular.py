@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
+from finops.allocation import Allocation
 from finops.money import exact_text, format_change, format_money
 from finops.report import Line, Report
 
@@ -41,6 +42,10 @@ def _rows(report: Report) -> Iterator[tuple[str, str, str, str, str]]:
             yield "gpu_idle", "instance", i.instance_id, exact_text(i.idle_cost), ""
     for e in report.inference:
         yield "inference", "endpoint", e.endpoint, exact_text(e.cost), ""
+    if report.allocation is not None:
+        for t in report.allocation.teams:
+            for column in ("direct", "shared", "idle", "total"):
+                yield f"allocation_{report.allocation.basis}", column, t.team, exact_text(getattr(t, column)), ""
     for r in report.top_resources:
         yield "top_resources", "resource", r.resource_id, exact_text(r.amount), exact_text(r.previous)
     for d in report.daily:
@@ -86,6 +91,8 @@ def render_markdown(report: Report) -> str:
             )
         out.append("")
 
+    if report.allocation is not None:
+        out.extend(_allocation_markdown(report.allocation, cur))
     for b in report.breakdowns:
         table(f"By {b.dimension}", b.dimension.capitalize(), [*b.lines, *((b.other,) if b.other else ())])
     gpu = report.gpu
@@ -129,3 +136,13 @@ def render_markdown(report: Report) -> str:
         out.append("")
     table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
     return "\n".join(out)
+
+
+def _allocation_markdown(allocation: Allocation, cur: str) -> list[str]:
+    out = [f"### By team ({allocation.basis})", "", "| Team | Direct | Shared | Idle GPU | Total |",
+           "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for t in allocation.teams:
+        cells = " | ".join(format_money(x, cur) for x in (t.direct, t.shared, t.idle, t.total))
+        out.append(f"| {_md(t.team)} | {cells} |")
+    out += ["", f"Team totals sum to {format_money(allocation.total, cur)}. Policy: {_md(allocation.policy)}.", ""]
+    return out

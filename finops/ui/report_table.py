@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from finops.allocation import Allocation
 from finops.money import change_ratio, format_change, format_money
 from finops.output.tabular import short_id
 from finops.report import Breakdown, Report
@@ -187,6 +188,44 @@ def _freshness(report: Report) -> Table:
     return table
 
 
+def _allocation(report: Report, allocation: Allocation) -> list[object]:
+    cur = report.currency
+    basis = "chargeback: amortised, credits, tax and fees included" if allocation.basis == "chargeback" else (
+        "showback: usage at amortised cost, before credits, tax and fees")  # fmt: skip
+    table = Table(title=f"By team ({basis})", title_justify="left", title_style="bold")
+    table.caption = (
+        "Direct: the team's own cost less its idle GPU-hours. Shared: its part of the shared pools. "
+        "Idle: idle GPU-hours on its instances and its part of shared ones."
+    )
+    places = _places([t.total for t in allocation.teams])
+    sums = [sum((getattr(t, c) for t in allocation.teams), Decimal(0)) for c in ("direct", "shared", "idle", "total")]
+    # Money columns never shrink (a truncated amount is a wrong amount); the team name gives way instead.
+    width = max(len(format_money(x, cur, places=places)) for x in sums)
+    table.add_column("Team", overflow="ellipsis", no_wrap=True, max_width=24)
+    for name in ("Direct", "Shared", "Idle GPU", "Total"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=max(width, len(name)))
+    table.add_column("Share", justify="right", no_wrap=True, min_width=6)
+    for t in allocation.teams:
+        share = f"{t.total / allocation.total * 100:.1f}%" if allocation.total else "-"
+        table.add_row(Text(t.team, style="dim italic" if t.team.startswith("(") else ""),
+                      *(format_money(x, cur, places=places) for x in (t.direct, t.shared, t.idle, t.total)),
+                      share)  # fmt: skip
+    table.add_section()
+    table.add_row(Text("total", style="bold"), *(format_money(x, cur, places=places) for x in sums), "")
+    note = f"Policy: {allocation.policy}. Team totals sum to {format_money(allocation.total, cur)} to the cent."
+    parts: list[object] = [table, Text(note, style="dim"), ""]
+    if allocation.pools:
+        pools = Table(title="Shared pools", title_justify="left", title_style="bold", box=None)
+        for name in ("Pool", "Split", "Amount", "Shares"):
+            pools.add_column(name, justify="right" if name == "Amount" else "left", overflow="fold")
+        for p in allocation.pools:
+            shares = ", ".join(f"{team} {format_money(v, cur, places=0)}" for team, v in
+                               sorted(p.shares.items(), key=lambda kv: -kv[1]))  # fmt: skip
+            pools.add_row(p.name, p.split, format_money(p.amount, cur, places=0), shares)
+        parts += [pools, ""]
+    return parts
+
+
 def print_report(report: Report, console: Console) -> None:
     cur = report.currency
     header = Text.assemble(
@@ -201,6 +240,9 @@ def print_report(report: Report, console: Console) -> None:
     )
     parts: list[object] = [header, ""]
     parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
+    if report.allocation is not None:  # --by team: the allocation is the answer asked for; the rest is noise
+        console.print(Group(*parts, *_allocation(report, report.allocation)))  # type: ignore[arg-type]
+        return
     for b in report.breakdowns:
         parts += [_breakdown_table(b, report), ""]
     parts += [_gpu(report), ""]
