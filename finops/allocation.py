@@ -148,10 +148,10 @@ def allocate(
         if warning:
             warnings.append(warning)
         splits[name] = (method, weights)
-        for team, part in split_exact(pool_amount[name], weights).items():
-            cells[team]["shared"] += part
-        for team, part in split_exact(pool_idle[name], weights).items():
-            cells[team]["idle"] += part
+        for member, part in split_exact(pool_amount[name], weights).items():
+            cells[member]["shared"] += part
+        for member, part in split_exact(pool_idle[name], weights).items():
+            cells[member]["idle"] += part
     total = exact_total.quantize(CENT, rounding=ROUND_HALF_EVEN)
     teams = _rounded_teams(cells, total)
     pools = tuple(_pool_share(name, method, pool_amount[name] + pool_idle[name], weights)

@@ -23,10 +23,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finops.allocation_policy import AllocationPolicy, parse_policy
 from finops.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from finops.usage_ingest import Target
 
 ENV_CONFIG = "FINOPS_CONFIG"
 
@@ -59,6 +62,7 @@ class Config:
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts], checked by finops.alerts
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
     allocation: AllocationPolicy = field(default_factory=AllocationPolicy)  # [allocation]: teams and shared pools
+    inference_targets: tuple[Target, ...] = ()  # [[inference.targets]]: /metrics pages `finops usage scrape` reads
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -99,7 +103,7 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation"}, path, "")
+    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation", "inference"}, path, "")
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -121,7 +125,25 @@ def load_config(flag: Path | None = None) -> Config:
     origins = {"store.db": str(path)} if db else {}
     return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), rules_folder=rules_folder,
                   alerts=dict(data.get("alerts", {})), origins=origins,
-                  allocation=parse_policy(data.get("allocation"), path))  # fmt: skip
+                  allocation=parse_policy(data.get("allocation"), path),
+                  inference_targets=_targets(data.get("inference", {}), path))  # fmt: skip
+
+
+def _targets(table: dict[str, Any], path: Path) -> tuple[Target, ...]:
+    from finops.usage_ingest import Target
+
+    _only(table, {"targets"}, path, "inference.")
+    targets = []
+    for i, raw in enumerate(table.get("targets", [])):
+        where = f"inference.targets[{i}]."
+        if not isinstance(raw, dict):
+            raise UsageError(f"{path}: inference.targets must be an array of tables ([[inference.targets]])")
+        _only(raw, {"endpoint", "url", "resource"}, path, where)
+        endpoint, url = _typed(raw, "endpoint", str, path, where), _typed(raw, "url", str, path, where)
+        if not endpoint or not url:
+            raise UsageError(f"{path}: {where}endpoint and {where}url are required")
+        targets.append(Target(endpoint, url, _typed(raw, "resource", str, path, where)))
+    return tuple(targets)
 
 
 def _source(name: str, table: dict[str, Any], path: Path) -> SourceConfig:

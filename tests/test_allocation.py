@@ -53,10 +53,10 @@ pools_strategy = st.lists(
             st.sampled_from([None, "r1", "r2", "r3"]),
         ),
         max_size=40,
-    ),  # fmt: skip
+    ),
     pools=pools_strategy,
     idle=st.dictionaries(st.sampled_from(["r1", "r2", "r3"]), st.decimals(0, 5000, places=2)),
-    usage=st.dictionaries(st.sampled_from(TEAMS + ["(unlabelled)"]), st.floats(0, 1e6)),
+    usage=st.dictionaries(st.sampled_from([*TEAMS, "(unlabelled)"]), st.floats(0, 1e6)),
 )
 def test_allocations_sum_exactly_to_the_total(rows, pools, idle, usage) -> None:
     policy = AllocationPolicy(shared=tuple(pools))
@@ -271,7 +271,9 @@ def _shared_node_store(db: Path) -> None:
             COSTS, [coerce(costs, COSTS, file="costs").with_columns(x_Source=pl.lit("t"))], checksum="c", inputs=["t"]
         )
         store.replace_slices(GPU_SAMPLES, [coerce(samples, GPU_SAMPLES, file="samples")], checksum="s", inputs=["t"])
-        store.replace_slices(GPU_PROCESSES, [coerce(processes, GPU_PROCESSES, file="processes")], checksum="p", inputs=["t"])
+        store.replace_slices(
+            GPU_PROCESSES, [coerce(processes, GPU_PROCESSES, file="processes")], checksum="p", inputs=["t"]
+        )
 
 
 @pytest.mark.parametrize(("split", "expected"), [("gpu-hours", {"a": 720, "b": 240}), ("gpu-sm", {"a": 720, "b": 240})])

@@ -1,0 +1,101 @@
+"""Inference servers' `/metrics` pages (vLLM, Text Generation Inference, Triton) as cumulative counter snapshots.
+
+One snapshot per model on the page, read with prometheus_client's own parser. Counters are cumulative since the
+server started; `finops.usage_ingest` turns consecutive snapshots into per-window deltas (and notices restarts).
+
+- vLLM: requests `vllm:request_success_total` (every finished reason; reason `abort` counts as failed),
+  tokens `vllm:prompt_tokens_total` / `vllm:generation_tokens_total`, latency the
+  `vllm:e2e_request_latency_seconds` histogram. Model from the `model_name` label.
+- TGI: requests `tgi_request_count`, failed `tgi_request_failure`, tokens the sums of the
+  `tgi_request_input_length` / `tgi_request_generated_tokens` histograms, latency `tgi_request_duration`.
+- Triton: requests `nv_inference_request_success` + `_failure`, latency `nv_inference_request_duration_us`
+  (a sum only: a mean, no p95). Model from the `model` label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from finops.errors import InputError
+
+MODEL_LABELS = ("model_name", "model")  # vLLM, Triton; TGI serves one model and names none
+
+
+@dataclass
+class Snapshot:
+    """Cumulative counters of one model on one server at one scrape."""
+
+    server: str  # vllm | tgi | triton
+    model: str | None
+    requests: float = 0.0
+    failed: float = 0.0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    latency_sum_s: float = 0.0
+    latency_count: float = 0.0
+    buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+
+
+def parse_serving_metrics(text: str, *, origin: str = "metrics") -> list[Snapshot]:
+    """Every model's counters on one scrape. A page from none of the known servers is an error naming it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError as e:
+        raise InputError(f"{origin}: not Prometheus exposition text: {e}") from e
+    snapshots: dict[tuple[str, str | None], Snapshot] = {}
+    for family in families:
+        for sample in family.samples:
+            server = _server(sample.name)
+            if server is None:
+                continue
+            model = next((sample.labels[k] for k in MODEL_LABELS if sample.labels.get(k)), None)
+            snap = snapshots.setdefault((server, model), Snapshot(server, model))
+            _add(snap, sample.name, sample.labels, float(sample.value))
+    found = [s for s in snapshots.values() if s.requests or s.latency_count or s.buckets or s.input_tokens]
+    if not found:
+        raise InputError(
+            f"{origin}: no vLLM, TGI or Triton request counters on this page",
+            hint="scrape the inference server's own /metrics (vllm:*, tgi_*, nv_inference_*)",
+        )
+    return sorted(found, key=lambda s: (s.server, s.model or ""))
+
+
+def _server(name: str) -> str | None:
+    if name.startswith("vllm:"):
+        return "vllm"
+    if name.startswith("tgi_"):
+        return "tgi"
+    if name.startswith("nv_inference_"):
+        return "triton"
+    return None
+
+
+def _add(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> None:
+    if name == "vllm:request_success_total":
+        snap.requests += value
+        if labels.get("finished_reason") == "abort":
+            snap.failed += value
+    elif name in ("vllm:prompt_tokens_total", "tgi_request_input_length_sum"):
+        snap.input_tokens += value
+    elif name in ("vllm:generation_tokens_total", "tgi_request_generated_tokens_sum"):
+        snap.output_tokens += value
+    elif name in ("vllm:e2e_request_latency_seconds_bucket", "tgi_request_duration_bucket"):
+        le = float(labels["le"])
+        snap.buckets[le] = snap.buckets.get(le, 0.0) + value
+    elif name in ("vllm:e2e_request_latency_seconds_sum", "tgi_request_duration_sum"):
+        snap.latency_sum_s += value
+    elif name in ("vllm:e2e_request_latency_seconds_count", "tgi_request_duration_count"):
+        snap.latency_count += value
+    elif name in ("tgi_request_count", "tgi_request_count_total"):
+        snap.requests += value
+    elif name in ("tgi_request_failure", "tgi_request_failure_total"):
+        snap.failed += value
+    elif name in ("nv_inference_request_success", "nv_inference_request_success_total"):
+        snap.requests += value
+    elif name in ("nv_inference_request_failure", "nv_inference_request_failure_total"):
+        snap.requests += value
+        snap.failed += value
+    elif name in ("nv_inference_request_duration_us", "nv_inference_request_duration_us_total"):
+        snap.latency_sum_s += value / 1e6
