@@ -29,6 +29,11 @@ class EndpointCost:
     output_tokens: int
     cost: Decimal
     p95_s: float | None
+    energy_kwh: float | None = None  # GPU energy of the serving instances (telemetry), split like the cost
+
+    @property
+    def kwh_per_1k_requests(self) -> float | None:
+        return self.energy_kwh * 1000 / self.requests if self.energy_kwh is not None and self.requests else None
 
     @property
     def per_1k_requests(self) -> Decimal | None:
@@ -59,7 +64,11 @@ def read_inference(store: Store, start: datetime, end: datetime, cost: str) -> t
         )
     )
     shares = _split(usage, billed)
-    totals: dict[str, list[Any]] = defaultdict(lambda: [set(), 0, 0, 0, 0, Decimal(0)])
+    energy = _energy(store, resources, start, end)
+    served: dict[str, int] = defaultdict(int)
+    for _, resource, requests, failed, *_ in usage:
+        served[resource] += max(int(requests or 0) - int(failed or 0), 0)
+    totals: dict[str, list[Any]] = defaultdict(lambda: [set(), 0, 0, 0, 0, Decimal(0), None])
     for endpoint, resource, requests, failed, tokens_in, tokens_out in usage:
         entry = totals[endpoint]
         if resource:
@@ -70,11 +79,26 @@ def read_inference(store: Store, start: datetime, end: datetime, cost: str) -> t
         entry[3] += int(tokens_in or 0)
         entry[4] += int(tokens_out or 0)
         entry[5] += shares.get((endpoint, resource), Decimal(0))
+        if resource in energy and served[resource]:
+            entry[6] = (entry[6] or 0.0) + energy[resource] * max(ok, 0) / served[resource]
     p95 = _p95(store, start, end)
     return tuple(
-        EndpointCost(name, tuple(sorted(e[0])), e[1], e[2], e[3], e[4], e[5], p95.get(name))
+        EndpointCost(name, tuple(sorted(e[0])), e[1], e[2], e[3], e[4], e[5], p95.get(name), e[6])
         for name, e in sorted(totals.items(), key=lambda item: (-item[1][5], item[0]))
     )
+
+
+def _energy(store: Store, resources: list[str], start: datetime, end: datetime) -> dict[str, float]:
+    """kWh drawn by each serving instance's GPUs in the window (power x sample interval: robust to the
+    energy counter resetting on a driver reload). Telemetry's instance id may be the bill's last path segment."""
+    rows = store.fetch(
+        """WITH wanted(resource) AS (SELECT unnest(?))
+           SELECT w.resource, sum(s.power_w * s.interval_s) / 3.6e6 FROM gpu_samples s
+           JOIN wanted w ON s.instance_id = w.resource OR w.resource LIKE '%/' || s.instance_id
+           WHERE s.ts >= ? AND s.ts < ? AND s.power_w IS NOT NULL GROUP BY 1""",
+        [resources, start, end],
+    )
+    return {resource: float(kwh) for resource, kwh in rows if kwh is not None}
 
 
 def _split(usage: list[tuple[Any, ...]], billed: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:

@@ -17,7 +17,7 @@ from finops.coerce import coerce
 from finops.errors import UsageError
 from finops.gpu_watch import rows_to_frame
 from finops.rules_engine import load_rule, load_rules, run_rule
-from finops.schema import COSTS, GPU_SAMPLES
+from finops.schema import COSTS, GPU_SAMPLES, USAGE_METRICS
 from finops.store import open_store
 
 CASES = Path(__file__).parent / "rules"
@@ -47,6 +47,10 @@ def build_store(db: Path, case: dict[str, Any]) -> None:
         if case.get("gpu_samples"):
             rows = [{**row, "ts": _ts(row["ts"]), "x_Day": _ts(row["ts"]).date()} for row in case["gpu_samples"]]
             store.replace_slices(GPU_SAMPLES, [rows_to_frame(GPU_SAMPLES, rows, "case")], checksum="g", inputs=["g"])
+        if case.get("usage_metrics"):
+            rows = [{**row, "ts": _ts(row["ts"]), "x_Day": _ts(row["ts"]).date()} for row in case["usage_metrics"]]
+            frame = rows_to_frame(USAGE_METRICS, rows, "case")
+            store.replace_slices(USAGE_METRICS, [frame], checksum="u", inputs=["u"])
 
 
 def _ts(text: str) -> Any:

@@ -64,7 +64,7 @@ def test_scrapes_from_a_live_server_become_windows_with_restarts_understood(cli,
     served: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             body = pages[len(served)].encode()
             served.append(self.path)
             self.send_response(200)

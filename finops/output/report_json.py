@@ -133,6 +133,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "cost_per_1k_requests": None if e.per_1k_requests is None else exact_text(e.per_1k_requests),
                 "cost_per_1m_tokens": None if e.per_1m_tokens is None else exact_text(e.per_1m_tokens),
                 "p95_latency_s": None if e.p95_s is None else round(e.p95_s, 4),
+                "energy_kwh": None if e.energy_kwh is None else round(e.energy_kwh, 3),
+                "kwh_per_1k_requests": None if e.kwh_per_1k_requests is None else round(e.kwh_per_1k_requests, 5),
             }
             for e in report.inference
         ],

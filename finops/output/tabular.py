@@ -124,15 +124,16 @@ def render_markdown(report: Report) -> str:
                        f"{i.price_basis or '-'} |")  # fmt: skip
         out.append("")
     if report.inference:
-        out.extend(["### Inference", "", "| Endpoint | Requests | Cost | Per 1k requests | Per 1M tokens | p95 |",
-                    "|---|---:|---:|---:|---:|---:|"])  # fmt: skip
+        out.extend(["### Inference", "",
+                    "| Endpoint | Requests | Cost | Per 1k requests | Per 1M tokens | p95 | kWh per 1k requests |",
+                    "|---|---:|---:|---:|---:|---:|---:|"])  # fmt: skip
         for e in report.inference:
             per_k = format_money(e.per_1k_requests, cur, places=4) if e.per_1k_requests is not None else "-"
             per_m = format_money(e.per_1m_tokens, cur, places=4) if e.per_1m_tokens is not None else "-"
             p95 = f"{e.p95_s:.2f} s" if e.p95_s is not None else "-"
-            out.append(
-                f"| {_md(e.endpoint)} | {e.requests:,} | {format_money(e.cost, cur)} | {per_k} | {per_m} | {p95} |"
-            )
+            kwh = f"{e.kwh_per_1k_requests:.3f}" if e.kwh_per_1k_requests is not None else "-"
+            out.append(f"| {_md(e.endpoint)} | {e.requests:,} | {format_money(e.cost, cur)} | {per_k} | {per_m} | "
+                       f"{p95} | {kwh} |")  # fmt: skip
         out.append("")
     table("Top resources", "Resource", [Line(r.resource_id, r.amount, r.previous) for r in report.top_resources])
     return "\n".join(out)

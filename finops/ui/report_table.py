@@ -140,7 +140,7 @@ def _inference(report: Report) -> Table:
     table = Table(title="Inference: cost per request from the bill of the serving instances",
                   title_justify="left", title_style="bold")  # fmt: skip
     table.caption = "Shared instances are split by successful requests; p95 from the window's latency histograms."
-    for name in ("Endpoint", "Requests", "Failed", "Cost", "Per 1k req", "Per 1M tokens", "p95"):
+    for name in ("Endpoint", "Requests", "Failed", "Cost", "Per 1k req", "Per 1M tokens", "p95", "kWh/1k req"):
         table.add_column(name, justify="left" if name == "Endpoint" else "right", no_wrap=True)
     for e in report.inference:
         table.add_row(
@@ -148,6 +148,7 @@ def _inference(report: Report) -> Table:
             format_money(e.per_1k_requests, cur, places=4) if e.per_1k_requests is not None else "-",
             format_money(e.per_1m_tokens, cur, places=4) if e.per_1m_tokens is not None else "-",
             f"{e.p95_s:.2f} s" if e.p95_s is not None else "-",
+            f"{e.kwh_per_1k_requests:.3f}" if e.kwh_per_1k_requests is not None else "-",
         )  # fmt: skip
     return table
 
