@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,9 +31,11 @@ from finops.store import open_store
 START, DAYS, EVAL_DAYS = date(2026, 6, 1), 150, 60
 
 
-def generate(series: int, seed: int) -> tuple[list[dict[str, str]], set[tuple[str, date]], set[tuple[str, date]]]:
+def generate(
+    series: int, seed: int
+) -> tuple[list[dict[str, str]], set[tuple[str, date]], set[tuple[str, date]], dict[str, str]]:
     rng = random.Random(seed)
-    rows, positives, ignored = [], set(), set()
+    rows, positives, ignored, kinds = [], set(), set(), {}
     eval_start = START + timedelta(days=DAYS - EVAL_DAYS)
     for s in range(series):
         service, team = f"Service {s % 17}", f"team-{s % 11}"
@@ -40,6 +43,7 @@ def generate(series: int, seed: int) -> tuple[list[dict[str, str]], set[tuple[st
         base = rng.uniform(300, 6000)
         weekend = rng.uniform(0.5, 1.3)
         kind = rng.choice(["spike", "spike", "shift", "drift", "none", "none"])
+        kinds[key] = kind
         event = eval_start + timedelta(days=rng.randrange(5, EVAL_DAYS - 8))
         for offset in range(DAYS):
             day = START + timedelta(days=offset)
@@ -65,7 +69,7 @@ def generate(series: int, seed: int) -> tuple[list[dict[str, str]], set[tuple[st
                 "BillingPeriodEnd": f"{(day.replace(day=28) + timedelta(days=4)).replace(day=1)}T00:00:00Z",
                 "ChargeCategory": "Usage", "ProviderName": "AWS", "BillingCurrency": "USD",
             })  # fmt: skip
-    return rows, positives, ignored
+    return rows, positives, ignored, kinds
 
 
 def main() -> None:
@@ -73,7 +77,7 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=80)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    rows, positives, ignored = generate(args.series, args.seed)
+    rows, positives, ignored, kinds = generate(args.series, args.seed)
     rule = next(r for r in load_rules() if r.id == "ANO001")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "anomalies.duckdb"
@@ -100,6 +104,11 @@ def main() -> None:
         f"ANO001 defaults: {len(findings)} findings, {tp} right, {fp} false, {fn} missed; "
         f"precision {precision:.2f}, recall {recall:.2f}; flagged money {money:,.2f}"
     )
+    false_by_kind = Counter(kinds[key] for key, _ in judged - positives)
+    open_days = sum(1 for key, day in judged - positives if day >= START + timedelta(days=DAYS - 2))
+    print("false findings by the series' kind: "
+          + ", ".join(f"{kind} {false_by_kind.get(kind, 0)}" for kind in ("spike", "shift", "drift", "none"))
+          + f"; on days still open to restatement: {open_days}")  # fmt: skip
 
 
 if __name__ == "__main__":

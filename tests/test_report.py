@@ -207,3 +207,19 @@ def test_histogram_quantile_interpolates_like_prometheus() -> None:
     assert _quantile(0.95, le, [0, 50, 100, 100]) == pytest.approx(0.95)  # 95th of 100 lies in (0.5, 1.0]
     assert _quantile(0.5, le, [10, 50, 100, 100]) == pytest.approx(0.5)
     assert _quantile(0.95, le, [0, 0, 10, 100]) == 1.0  # in +Inf: the last finite bound
+
+
+def test_energy_per_request_comes_from_the_serving_gpus_power(report_json: dict, demo_db: Path) -> None:
+    endpoints = {e["endpoint"]: e for e in report_json["inference"]}
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        chat_kwh, shared_kwh = con.execute(
+            """SELECT sum(power_w * interval_s) FILTER (WHERE instance_type = 'g5.12xlarge') / 3.6e6,
+                      sum(power_w * interval_s) FILTER (WHERE instance_type = 'g2-standard-48') / 3.6e6
+               FROM gpu_samples WHERE ts >= TIMESTAMPTZ '2026-11-01' AND ts < TIMESTAMPTZ '2026-11-21'"""
+        ).fetchone()
+    chat = endpoints["chat-llama-70b"]
+    assert chat["energy_kwh"] == pytest.approx(chat_kwh, abs=1e-3)  # its own two instances, all of their energy
+    assert chat["kwh_per_1k_requests"] == pytest.approx(chat_kwh * 1000 / chat["requests"], rel=1e-3)
+    # the shared L4 node's energy is split by successful requests, like its cost, and adds up to all of it
+    split = endpoints["embed-small"]["energy_kwh"] + endpoints["rerank-v2"]["energy_kwh"]
+    assert split == pytest.approx(shared_kwh, abs=2e-3)
