@@ -150,38 +150,17 @@ def query_range(
 ) -> list[dict[str, Any]]:
     """Rows from a Prometheus server that already scrapes dcgm-exporter: one `query_range` per DCGM field
     (HTTP API v1), joined on GPU and timestamp. Series without a UUID label are skipped."""
-    import json
-    import urllib.parse
-    import urllib.request
+    from finops.connectors.prometheus_api import query_range as fetch
 
-    rows: dict[tuple[str, str | None, float], dict[str, Any]] = {}
+    rows: dict[tuple[str, str | None, datetime], dict[str, Any]] = {}
     for metric, (field, factor) in DCGM.items():
-        query = urllib.parse.urlencode(
-            {"query": metric, "start": start.timestamp(), "end": end.timestamp(), "step": f"{step_s}s"}
-        )
-        url = f"{base_url.rstrip('/')}/api/v1/query_range?{query}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                answer = json.loads(response.read())
-        except (OSError, ValueError) as e:
-            from finops.errors import SourceError
-
-            raise SourceError(
-                f"{base_url}: query_range {metric} failed: {e}", hint="is the Prometheus URL right?"
-            ) from e
-        if answer.get("status") != "success":
-            from finops.errors import SourceError
-
-            raise SourceError(f"{base_url}: query_range {metric}: {answer.get('error', answer.get('status'))}")
-        for series in answer["data"]["result"]:
-            labels = series.get("metric", {})
+        for labels, points in fetch(base_url, metric, start, end, step_s):
             uuid = labels.get("UUID") or labels.get("uuid")
             if not uuid:
                 continue
-            for stamp, value in series.get("values", []):
-                ts = datetime.fromtimestamp(float(stamp), UTC)
-                key = (uuid, labels.get("GPU_I_ID"), float(stamp))
+            for ts, value in points:
+                key = (uuid, labels.get("GPU_I_ID"), ts)
                 row = rows.setdefault(key, {**_new_row(uuid, labels, ts, host), "interval_s": float(step_s)})
-                number = float(value) * factor
+                number = value * factor
                 row[field] = int(number) if field in INTEGERS else number
     return sorted(rows.values(), key=lambda r: (r["gpu_uuid"], r["ts"]))

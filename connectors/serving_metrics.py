@@ -15,6 +15,7 @@ server started; `finops.usage_ingest` turns consecutive snapshots into per-windo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from finops.errors import InputError
 
@@ -99,3 +100,35 @@ def _add(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> Non
         snap.failed += value
     elif name in ("nv_inference_request_duration_us", "nv_inference_request_duration_us_total"):
         snap.latency_sum_s += value / 1e6
+
+
+COUNTERS = (
+    "vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
+    "vllm:e2e_request_latency_seconds_bucket", "vllm:e2e_request_latency_seconds_sum",
+    "vllm:e2e_request_latency_seconds_count", "tgi_request_count", "tgi_request_failure",
+    "tgi_request_input_length_sum", "tgi_request_generated_tokens_sum", "tgi_request_duration_bucket",
+    "tgi_request_duration_sum", "tgi_request_duration_count", "nv_inference_request_success",
+    "nv_inference_request_failure", "nv_inference_request_duration_us",
+)  # fmt: skip
+
+
+def snapshots_from_prometheus(
+    base_url: str, start: datetime, end: datetime, step_s: int
+) -> dict[tuple[str, datetime], list[Snapshot]]:
+    """The same counters as a page, from a Prometheus server that scrapes the inference servers: one
+    `query_range` over every counter, grouped into a snapshot per (server instance, model, time)."""
+    from finops.connectors.prometheus_api import query_range
+
+    query = '{__name__=~"' + "|".join(COUNTERS) + '"}'
+    by_instance: dict[tuple[str, datetime], dict[tuple[str, str | None], Snapshot]] = {}
+    for labels, points in query_range(base_url, query, start, end, step_s):
+        name = labels.get("__name__", "")
+        server = _server(name)
+        if server is None:
+            continue
+        model = next((labels[k] for k in MODEL_LABELS if labels.get(k)), None)
+        instance = f"{labels.get('job', '')}/{labels.get('instance', '')}"
+        for ts, value in points:
+            snaps = by_instance.setdefault((instance, ts), {})
+            _add(snaps.setdefault((server, model), Snapshot(server, model)), name, labels, value)
+    return {key: list(snaps.values()) for key, snaps in by_instance.items()}

@@ -45,6 +45,7 @@ class Scrape:
     resource: str | None
     scraped_at: datetime
     snapshots: tuple[Snapshot, ...]
+    server: str = ""  # keeps replicas apart where no resource names them (Prometheus's job/instance)
 
 
 def scrape(target: Target, spool: Path, now: datetime | None = None) -> Path:
@@ -86,9 +87,9 @@ def scrape_rows(scrapes: list[Scrape]) -> list[dict[str, Any]]:
     series: dict[tuple[Any, ...], list[tuple[datetime, Snapshot]]] = defaultdict(list)
     for s in scrapes:
         for snap in s.snapshots:
-            series[(s.endpoint, s.resource, snap.server, snap.model)].append((s.scraped_at, snap))
+            series[(s.endpoint, s.resource, s.server, snap.server, snap.model)].append((s.scraped_at, snap))
     rows = []
-    for (endpoint, resource, server, model), points in series.items():
+    for (endpoint, resource, _, server, model), points in series.items():
         points.sort(key=lambda p: p[0])
         for (t0, before), (t1, after) in itertools.pairwise(points):
             if t1 <= t0:
@@ -117,6 +118,20 @@ def _window(endpoint: str, resource: str | None, server: str, model: str | None,
         "latency_sum_s": latency_sum, "latency_mean_s": latency_sum / served if served else None,
         "labels": json.dumps({"server": server}), "x_Source": f"metrics:{endpoint}", "x_Day": t0.date(),
     }  # fmt: skip
+
+
+def prometheus_scrapes(base_url: str, start: datetime, end: datetime, step_s: int, *,
+                       endpoint: str | None = None, resource: str | None = None) -> list[Scrape]:  # fmt: skip
+    """Counter values over time from a Prometheus server, as scrapes: the endpoint is --endpoint, else the
+    model the series serves, else its Prometheus job."""
+    from finops.connectors.serving_metrics import snapshots_from_prometheus
+
+    scrapes = []
+    for (instance, ts), snapshots in sorted(snapshots_from_prometheus(base_url, start, end, step_s).items()):
+        for snap in snapshots:
+            name = endpoint or snap.model or instance.split("/")[0] or "(unnamed)"
+            scrapes.append(Scrape(name, resource, ts, (snap,), server=instance))
+    return scrapes
 
 
 def read_counts_csv(path: Path) -> pl.DataFrame:
@@ -154,16 +169,17 @@ def collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def ingest_usage(db: Path, paths: list[Path], *, endpoint: str | None = None, resource: str | None = None,
-                 force: bool = False) -> LoadResult:  # fmt: skip
+                 force: bool = False, prometheus: list[Scrape] | None = None) -> LoadResult:  # fmt: skip
     """Read and check everything first; then one transaction. Loading the same inputs again writes nothing."""
-    pages, tables = collect(paths)
+    pages, tables = collect(paths) if paths or not prometheus else ([], [])
     frames = [read_counts_csv(t) for t in tables]
-    rows = scrape_rows([read_scrape(p, endpoint, resource) for p in pages])
+    scrapes = [read_scrape(p, endpoint, resource) for p in pages] + list(prometheus or [])
+    rows = scrape_rows(scrapes)
     if rows:
         frames.append(coerce(pl.DataFrame(rows, infer_schema_length=None), USAGE_METRICS, file="scrapes"))
     if not any(len(f) for f in frames):
         raise UsageError("no windows to load yet", hint="an endpoint needs two scrapes to have a window between them")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(sorted(rows, key=repr)).encode() if prometheus else b"")
     for file in [*pages, *tables]:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())

@@ -137,3 +137,56 @@ def test_a_bad_counts_file_is_named_and_loads_nothing(cli, db: Path, tmp_path: P
     assert result.code == 2
     assert "counts.csv" in result.err and message in result.err
     assert not db.exists()  # checked before the store was opened: nothing created, nothing written
+
+
+def test_counters_over_time_from_the_prometheus_http_api(cli, db: Path) -> None:
+    """Two replicas of one model behind a Prometheus server; one restarts. Each step is a window per replica."""
+    times = [T0.timestamp() + 300 * i for i in range(3)]
+    series = {  # (instance, metric) -> cumulative values at the three times
+        ("10.0.0.1:8000", "vllm:request_success_total"): [100, 160, 250],
+        ("10.0.0.2:8000", "vllm:request_success_total"): [500, 20, 80],  # restarted between the first two
+        ("10.0.0.1:8000", "vllm:prompt_tokens_total"): [1000, 1600, 2500],
+        ("10.0.0.2:8000", "vllm:prompt_tokens_total"): [5000, 200, 800],
+    }
+    queries: list[dict[str, list[str]]] = []
+
+    class Prometheus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            from urllib.parse import parse_qs, urlparse
+
+            url = urlparse(self.path)
+            query = parse_qs(url.query)
+            queries.append(query)
+            assert url.path == "/api/v1/query_range"
+            result = [
+                {"metric": {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama",
+                            "finished_reason": "stop"} if "success" in metric else
+                           {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama"},
+                 "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
+                for (instance, metric), values in series.items()
+            ]  # fmt: skip
+            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve(Prometheus) as base:
+        result = cli("usage", "ingest", "--prometheus", base, "--since", "2026-11-03T10:00", "--until",
+                     "2026-11-03T10:10", "--step", "300", "--db", db)  # fmt: skip
+    assert result.code == 0, result.err
+    assert len(queries) == 1 and "vllm:request_success_total" in queries[0]["query"][0]
+    assert queries[0]["step"] == ["300s"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT endpoint, ts, requests, input_tokens FROM usage_metrics ORDER BY requests, ts"
+        ).fetchall()
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        ("llama", 20, 200),  # replica 2 after its restart: what the new process counted
+        ("llama", 60, 600),  # replica 1, first window
+        ("llama", 60, 600),  # replica 2, second window
+        ("llama", 90, 900),  # replica 1, second window
+    ]

@@ -47,22 +47,40 @@ def usage_scrape(
 @usage_app.command("ingest")
 def usage_ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Spool folders, saved /metrics pages (.prom, .txt) or CSV counts.")
-    ],
+        list[Path] | None, typer.Argument(help="Spool folders, saved /metrics pages (.prom, .txt) or CSV counts.")
+    ] = None,
     db: DbOption = None,
     endpoint: Annotated[str | None, typer.Option(help="Endpoint of pages saved without a finops header.")] = None,
     resource: Annotated[str | None, typer.Option(help="Instance serving pages saved without a header.")] = None,
     force: Annotated[bool, typer.Option(help="Load even if the same inputs were already loaded.")] = False,
+    prometheus: Annotated[
+        str | None, typer.Option(help="A Prometheus server that scrapes the inference servers (HTTP API).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="With --prometheus: start (YYYY-MM-DDTHH:MM, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="With --prometheus: end (default now).")] = None,
+    step: Annotated[int, typer.Option(help="With --prometheus: seconds between points (a window each).", min=1)] = 300,
 ) -> None:
     """Load inference counters into the store: windows between consecutive scrapes (a restarted server's reset
     counters are understood), or a CSV of counts with columns ts, endpoint, requests and optionally interval_s,
     requests_failed, input_tokens, output_tokens, resource_id, model, latency_p95_s.
 
-    Each (source, day) covered replaces what the store held for it: re-ingesting a growing spool never duplicates.
+    With --prometheus, the same counters are read over time from a Prometheus server instead (one query_range;
+    each step is a window). Each (source, day) covered replaces what the store held for it: re-ingesting a
+    growing spool never duplicates.
     """
+    from finops.errors import UsageError
+    from finops.gpu_ingest import prometheus_range
     from finops.ui.summary import print_load_result
-    from finops.usage_ingest import ingest_usage
+    from finops.usage_ingest import ingest_usage, prometheus_scrapes
 
+    scrapes = None
+    if prometheus:
+        window = prometheus_range(prometheus, since, until, step)
+        scrapes = prometheus_scrapes(prometheus, window.start, window.end, window.step_s, endpoint=endpoint,
+                                     resource=resource)  # fmt: skip
+    elif not paths:
+        raise UsageError("nothing to load", hint="give spool folders, /metrics pages or CSV files, or --prometheus")
     location = _location(db)
-    result = ingest_usage(location.path, paths, endpoint=endpoint, resource=resource, force=force)
+    result = ingest_usage(location.path, paths or [], endpoint=endpoint, resource=resource, force=force,
+                          prometheus=scrapes)  # fmt: skip
     print_load_result(result, location.path)
