@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops.allocation_policy import AllocationPolicy, parse_policy
+from finops.budget_config import BudgetSettings, parse_budgets
 from finops.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Config:
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
     allocation: AllocationPolicy = field(default_factory=AllocationPolicy)  # [allocation]: teams and shared pools
     inference_targets: tuple[Target, ...] = ()  # [[inference.targets]]: /metrics pages `finops usage scrape` reads
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)  # [budgets.NAME]: `finops budget check`
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -103,7 +105,7 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation", "inference"}, path, "")
+    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation", "inference", "budgets"}, path, "")
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -126,7 +128,8 @@ def load_config(flag: Path | None = None) -> Config:
     return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), rules_folder=rules_folder,
                   alerts=dict(data.get("alerts", {})), origins=origins,
                   allocation=parse_policy(data.get("allocation"), path),
-                  inference_targets=_targets(data.get("inference", {}), path))  # fmt: skip
+                  inference_targets=_targets(data.get("inference", {}), path),
+                  budgets=parse_budgets(data.get("budgets"), path))  # fmt: skip
 
 
 def _targets(table: dict[str, Any], path: Path) -> tuple[Target, ...]:
