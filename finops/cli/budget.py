@@ -45,7 +45,8 @@ def budget_check(
         FailOn, typer.Option(help="actual: exit 1 when spend so far breaches; forecast: also when the forecast does.")
     ] = FailOn.actual,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Judge as of this day (YYYY-MM-DD). Default: today (UTC).")
+        str | None,
+        typer.Option("--as-of", envvar="FINOPS_AS_OF", help="Judge as of this day (YYYY-MM-DD). Default: today (UTC)."),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
