@@ -159,3 +159,36 @@ def _quantile(q: float, le: list[float], cumulative: list[int]) -> float:
     lower_count = cumulative[i - 1] if i > 0 else 0
     inside = cumulative[i] - lower_count
     return lower_bound + (le[i] - lower_bound) * ((rank - lower_count) / inside if inside else 0.0)
+
+
+def read_unit_cost_daily(store: Store, start: datetime, end: datetime, cost: str) -> dict[str, list[tuple[Any, Any]]]:
+    """Cost per 1,000 successful requests per endpoint and UTC day (the HTML report's trend): each day's bill of
+    the serving instances, a shared one split by that day's successful requests."""
+    rows = store.fetch(
+        f"""
+        WITH served AS (
+            SELECT endpoint, resource_id, CAST(epoch_us(ts) // 86400000000 AS BIGINT) AS day_number,
+                   sum(greatest(requests - coalesce(requests_failed, 0), 0)) AS ok
+            FROM usage_metrics WHERE ts >= ? AND ts < ? AND endpoint IS NOT NULL AND resource_id IS NOT NULL
+            GROUP BY ALL
+        ),
+        per_resource AS (SELECT resource_id, day_number, sum(ok) AS ok_all FROM served GROUP BY ALL),
+        billed AS (
+            SELECT "ResourceId" AS resource_id,
+                   CAST(epoch_us("ChargePeriodStart") // 86400000000 AS BIGINT) AS day_number, sum("{cost}") AS cost
+            FROM costs WHERE "ResourceId" IN (SELECT resource_id FROM served)
+              AND "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ?
+            GROUP BY ALL
+        )
+        SELECT s.endpoint, DATE '1970-01-01' + CAST(s.day_number AS INTEGER),
+               sum(b.cost * s.ok / r.ok_all) * 1000 / sum(s.ok)
+        FROM served s JOIN per_resource r USING (resource_id, day_number) JOIN billed b USING (resource_id, day_number)
+        WHERE r.ok_all > 0
+        GROUP BY 1, 2 HAVING sum(s.ok) > 0 ORDER BY 1, 2
+        """,
+        [start, end, start, end],
+    )
+    series: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+    for endpoint, day, per_1k in rows:
+        series[endpoint].append((day, per_1k))
+    return dict(series)

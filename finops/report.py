@@ -16,9 +16,16 @@ from finops.allocation import Allocation, read_allocation
 from finops.allocation_policy import AllocationPolicy
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstanceIdle, read_gpu_idle
-from finops.inference import EndpointCost, read_inference
+from finops.inference import EndpointCost, read_inference, read_unit_cost_daily
 from finops.periods import Period, resolve_period
-from finops.report_sections import Freshness, GpuSummary, read_freshness, read_gpu_summary
+from finops.report_sections import (
+    Freshness,
+    GpuSummary,
+    StoredFinding,
+    read_freshness,
+    read_gpu_summary,
+    read_stored_findings,
+)
 from finops.store import Store, open_store
 from finops.tags import normalize_key
 
@@ -48,6 +55,7 @@ class ReportOptions:
     top: int = 10
     gpu_hosts: dict[str, str] = field(default_factory=dict)  # host -> instance id ([gpu.hosts] in finops.toml)
     allocation: AllocationPolicy | None = None  # set for --by team: chargeback/showback per team
+    details: bool = False  # the HTML report's extras: unit cost per endpoint per day, and stored findings
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ class Report:
     freshness: tuple[Freshness, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
     allocation: Allocation | None = None
+    unit_cost_daily: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
+    findings: tuple[StoredFinding, ...] = ()
 
 
 def build_report(db: Path, options: ReportOptions) -> Report:
@@ -144,6 +154,11 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             allocation = read_allocation(
                 store, options.allocation, bounds[2], bounds[3], idle=idle, hosts=options.gpu_hosts
             )
+        unit_daily: dict[str, list[tuple[date, Decimal]]] = {}
+        findings: tuple[StoredFinding, ...] = ()
+        if options.details:
+            unit_daily = read_unit_cost_daily(store, bounds[2], bounds[3], cost)
+            findings = read_stored_findings(store, period.start, period.end)
     warnings = [*(allocation.warnings if allocation else ())]
     known = [c for c, _ in currencies if c]
     if len(known) > 1:
@@ -167,6 +182,8 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         freshness=freshness,
         warnings=tuple(warnings),
         allocation=allocation,
+        unit_cost_daily=unit_daily,
+        findings=findings,
     )
 
 

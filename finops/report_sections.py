@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -56,6 +56,29 @@ class Freshness:
     newest: datetime | None
     last_loaded: datetime | None
     rows: int
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    rule_id: str
+    severity: str
+    subject: str
+    amount: Decimal | None
+    currency: str | None
+    message: str
+    first_seen: datetime
+    notified: bool
+
+
+def read_stored_findings(store: Store, start: date, end: date) -> tuple[StoredFinding, ...]:
+    """What `finops rules run` stored for periods overlapping [start, end), biggest money first."""
+    rows = store.fetch(
+        """SELECT rule_id, severity, subject, amount, currency, message, first_seen, notified_at IS NOT NULL
+           FROM findings WHERE period_start < ? AND period_end > ?
+           ORDER BY amount DESC NULLS LAST, rule_id, subject""",
+        [end, start],
+    )
+    return tuple(StoredFinding(*row) for row in rows)
 
 
 def gpu_types() -> list[GpuType]:

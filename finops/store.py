@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUSY_WAIT_S = 10.0
+BUSY_WAIT_S = 10.0  # a second writer waits this long, then says "database busy"
+READ_WAIT_S = 300.0  # a reader (report, budget check) waits out a sync's write: it never sees half of one
 
 
 class QueryError(ValueError):
@@ -287,11 +288,14 @@ def _needs_migration(path: Path) -> bool:
 def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Store]:
     """Open the store (creating and migrating it when writable), retrying while another process holds it.
 
-    The wait defaults to FINOPS_BUSY_TIMEOUT seconds (10)."""
+    DuckDB lets one process write a file and no other process open it meanwhile, so both sides wait: a second
+    writer for FINOPS_BUSY_TIMEOUT seconds (default 10) and then fails with "database busy"; a reader for the same
+    variable's value (default 300), long enough to outlast a sync's write, after which it reads the committed
+    state. Nobody ever reads half a write."""
     import duckdb
 
     if wait_s is None:
-        wait_s = float(os.environ.get("FINOPS_BUSY_TIMEOUT", BUSY_WAIT_S))
+        wait_s = float(os.environ.get("FINOPS_BUSY_TIMEOUT", READ_WAIT_S if read_only else BUSY_WAIT_S))
     if read_only and not path.exists():
         raise UsageError(f"no finops database at {path}", hint="load data first: finops ingest PATH")
     if not read_only:
@@ -301,6 +305,7 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
         with open_store(path, wait_s=wait_s):
             pass
     deadline = time.monotonic() + wait_s
+    told = False
     while True:
         try:
             con = _connect(path, read_only)
@@ -308,6 +313,9 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise SourceError(f"cannot open {path}: {e}", hint="is it a DuckDB 2.x file?") from e
+            if not told:
+                log.warning("%s is being written by another finops process; waiting up to %.0f s", path, wait_s)
+                told = True
             if time.monotonic() >= deadline:
                 raise StoreBusyError(
                     f"database busy: another finops process is writing {path}",

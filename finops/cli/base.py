@@ -41,6 +41,12 @@ class OutputFormat(StrEnum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    html = "html"
+
+
+class FindingsFormat(StrEnum):
+    table = "table"
+    json = "json"
 
 
 class _State:

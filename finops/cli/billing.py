@@ -86,14 +86,15 @@ def report(
     config = load_config(_State.config)
     db_path = _report_db(db, demo)
     policy = None
-    if by is ByView.team:
+    html = output_format is OutputFormat.html
+    if by is ByView.team or html:  # the HTML report always shows spend by team
         policy = config.allocation
         if policy.origin == "default" and _is_demo(db_path):
             from finops.demo import demo_policy
 
             policy = demo_policy()
     options = ReportOptions(period=period, as_of=as_of, group_by=group_by, cost=cost, top=top,
-                            gpu_hosts=config.gpu_hosts, allocation=policy)  # fmt: skip
+                            gpu_hosts=config.gpu_hosts, allocation=policy, details=html)  # fmt: skip
     result = build_report(db_path, options)
     render_report(result, output_format.value, output)
 

@@ -12,7 +12,7 @@ from finops.errors import ExitCode
 if TYPE_CHECKING:
     pass
 
-from finops.cli.base import DbOption, OutputFormat, _location, _State, app
+from finops.cli.base import DbOption, FindingsFormat, _location, _State, app
 from finops.cli.billing import _report_db
 
 rules_app = typer.Typer(help="Rules: what costs money for no return, as findings.", no_args_is_help=True)
@@ -45,7 +45,9 @@ def rules_run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Last day (YYYY-MM-DD). Default: newest data.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="RULE.KEY=VALUE, e.g. GPU001.idle_pct=10.")] = None,
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at least this severe.")] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")] = OutputFormat.table,
+    output_format: Annotated[
+        FindingsFormat, typer.Option("--format", "-f", help="table or json.")
+    ] = FindingsFormat.table,
 ) -> None:
     """Run rules over a period, store their findings, and show them (new ones marked).
 

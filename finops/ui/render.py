@@ -24,6 +24,10 @@ def render_report(report: Report, fmt: str, output: Path | None) -> None:
         from finops.output.report_json import render_json
 
         text = render_json(report)
+    elif fmt == "html":
+        from finops.output.report_html import render_html
+
+        text = render_html(report)
     elif fmt == "csv":
         from finops.output.tabular import render_csv
 
