@@ -17,7 +17,7 @@ PACKAGES = {
     "finops.connectors": ROOT / "connectors",
     "finops.rules": ROOT / "rules",
 }
-UI_MODULES = ("finops.cli", "finops.ui")
+UI_MODULES = ("finops.cli", "finops.ui", "finops.__main__")  # __main__: `python -m finops`, the CLI
 
 
 def modules() -> dict[str, set[str]]:

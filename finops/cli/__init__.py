@@ -55,9 +55,9 @@ def main() -> NoReturn:
 def _print_error(message: str, hint: str | None) -> None:
     from rich.markup import escape
 
-    from finops.ui.console import err_console
+    from finops.ui.console import error_console
 
-    console = err_console()
+    console = error_console()
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
         console.print(f"[dim]hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)

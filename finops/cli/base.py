@@ -72,6 +72,9 @@ def _version(value: bool) -> None:
 def _main(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output on stderr.")] = 0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress, banners or summaries (cron).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -84,7 +87,11 @@ def _main(
     _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
     _State.config = config
     level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    from finops.ui.console import Settings
+
+    Settings.quiet = quiet
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(
         level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger().setLevel(level_name.upper() or level)  # basicConfig only acts once per process

@@ -1,4 +1,5 @@
-"""The two consoles: stdout for data, stderr for people."""
+"""The consoles: stdout for data, stderr for people. `--quiet` (for cron) silences what is for people, but never
+an error: errors go through `error_console`, which is always on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,21 @@ from functools import lru_cache
 from rich.console import Console
 
 
-@lru_cache(maxsize=1)
+class Settings:
+    quiet = False
+
+
 def err_console() -> Console:
-    return Console(stderr=True)
+    return _stderr(Settings.quiet)
+
+
+def error_console() -> Console:
+    return _stderr(False)
+
+
+@lru_cache(maxsize=2)
+def _stderr(quiet: bool) -> Console:
+    return Console(stderr=True, quiet=quiet)
 
 
 def out_console(file: object | None = None, *, width: int | None = None) -> Console:

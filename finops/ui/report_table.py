@@ -74,7 +74,7 @@ def _daily(report: Report) -> Table:
     table = Table(title=f"Daily spend   {legend}", title_justify="left", title_style="bold", box=None)
     table.add_column("Day")
     table.add_column("Cost", justify="right")
-    table.add_column("", no_wrap=True)
+    table.add_column("By provider", no_wrap=True)
     largest = max((d.total for d in report.daily), default=Decimal(0))
     width = 40
     for d in report.daily:
@@ -227,6 +227,27 @@ def _allocation(report: Report, allocation: Allocation) -> list[object]:
     return parts
 
 
+NARROW = 100  # below this many columns, decorative and secondary columns give way to the amounts
+SECONDARY = {"Previous", "", "Share", "List", "Util", "Inst.", "Type", "GPU-h", "Price", "Failed", "Per 1M tokens",
+             "kWh/1k req"}  # fmt: skip
+
+
+def fit(renderable: object, width: int) -> object:
+    """Make a table readable at `width`: amounts (right-aligned columns) never shrink, since a truncated amount
+    reads as another amount; in a narrow terminal the secondary columns are dropped instead."""
+    if not isinstance(renderable, Table):
+        return renderable
+    if width < NARROW:
+        renderable.columns[:] = [
+            c for c in renderable.columns if c.header not in SECONDARY or c is renderable.columns[0]
+        ]
+    for column in renderable.columns:
+        if column.justify == "right":
+            column.min_width = max((len(str(cell)) for cell in column.cells), default=0)
+            column.no_wrap = True
+    return renderable
+
+
 def print_report(report: Report, console: Console) -> None:
     cur = report.currency
     header = Text.assemble(
@@ -242,7 +263,8 @@ def print_report(report: Report, console: Console) -> None:
     parts: list[object] = [header, ""]
     parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
     if report.allocation is not None:  # --by team: the allocation is the answer asked for; the rest is noise
-        console.print(Group(*parts, *_allocation(report, report.allocation)))  # type: ignore[arg-type]
+        parts += _allocation(report, report.allocation)
+        console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]
         return
     for b in report.breakdowns:
         parts += [_breakdown_table(b, report), ""]
@@ -252,4 +274,4 @@ def print_report(report: Report, console: Console) -> None:
     if report.inference:
         parts += [_inference(report), ""]
     parts += [_resources(report), "", _daily(report), "", _freshness(report)]
-    console.print(Group(*parts))  # type: ignore[arg-type]
+    console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]
