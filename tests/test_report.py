@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -223,3 +224,24 @@ def test_energy_per_request_comes_from_the_serving_gpus_power(report_json: dict,
     # the shared L4 node's energy is split by successful requests, like its cost, and adds up to all of it
     split = endpoints["embed-small"]["energy_kwh"] + endpoints["rerank-v2"]["energy_kwh"]
     assert split == pytest.approx(shared_kwh, abs=2e-3)
+
+
+def test_a_narrow_terminal_without_colour_stays_readable(cli, demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for args in ([], ["--by", "team"]):
+        result = cli("report", "--db", demo_db, "--as-of", "2026-11-20", *args)
+        assert result.code == 0
+        assert "\x1b[" not in result.out  # no colour codes
+        lines = result.out.splitlines()
+        assert max(len(line) for line in lines) <= 70
+        amounts = re.findall(r"\$[0-9,.]+…?", result.out)
+        assert amounts and not [a for a in amounts if a.endswith("…")]  # an amount is never cut short
+    assert "$160,958" in cli("report", "--db", demo_db, "--as-of", "2026-11-20").out  # AWS, whole
+
+
+def test_quiet_leaves_stderr_to_errors(cli, tmp_path: Path) -> None:
+    demo = cli("--quiet", "report", "--format", "json")  # the first run builds the demo and would say so
+    assert demo.code == 0 and demo.err == "" and json.loads(demo.out)["kind"] == "finops.report"
+    missing = cli("--quiet", "report", "--db", tmp_path / "none.duckdb")
+    assert missing.code == 2 and "error: no finops database" in missing.err
