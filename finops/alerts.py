@@ -128,6 +128,17 @@ def send_alerts(db: Path, config: AlertsConfig, *, now: datetime | None = None) 
     return AlertsResult(len(findings) if not failures else 0, tuple(failures))
 
 
+def deliver_notices(config: AlertsConfig, notices: list[dict[str, Any]]) -> list[str]:
+    """Send notices shaped like findings (e.g. a coming stop) to every sink; the failures, empty when delivered."""
+    failures = []
+    for sink in config.sinks:
+        try:
+            _deliver(sink, notices)
+        except SourceError as e:
+            failures.append(e.message)
+    return failures
+
+
 def _finding(row: tuple[Any, ...]) -> dict[str, Any]:
     keys = ("fingerprint", "rule_id", "severity", "subject", "amount", "currency", "period_start", "period_end",
             "message", "evidence", "first_seen", "notified_at")  # fmt: skip

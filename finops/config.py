@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from finops.allocation_policy import AllocationPolicy, parse_policy
 from finops.budget_config import BudgetSettings, parse_budgets
 from finops.errors import UsageError, did_you_mean
+from finops.shutdown_policy import ShutdownPolicy, parse_shutdown
 
 if TYPE_CHECKING:
     from finops.usage_ingest import Target
@@ -65,6 +66,7 @@ class Config:
     allocation: AllocationPolicy = field(default_factory=AllocationPolicy)  # [allocation]: teams and shared pools
     inference_targets: tuple[Target, ...] = ()  # [[inference.targets]]: /metrics pages `finops usage scrape` reads
     budgets: BudgetSettings = field(default_factory=BudgetSettings)  # [budgets.NAME]: `finops budget check`
+    shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)  # [shutdown]: the rails of `shutdown apply`
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -105,7 +107,8 @@ def load_config(flag: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from e
-    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation", "inference", "budgets"}, path, "")
+    _only(data, {"store", "sources", "gpu", "rules", "alerts", "allocation", "inference", "budgets",
+                 "shutdown"}, path, "")  # fmt: skip
     store = data.get("store", {})
     _only(store, {"db"}, path, "store.")
     db = _typed(store, "db", str, path, "store.")
@@ -129,7 +132,8 @@ def load_config(flag: Path | None = None) -> Config:
                   alerts=dict(data.get("alerts", {})), origins=origins,
                   allocation=parse_policy(data.get("allocation"), path),
                   inference_targets=_targets(data.get("inference", {}), path),
-                  budgets=parse_budgets(data.get("budgets"), path))  # fmt: skip
+                  budgets=parse_budgets(data.get("budgets"), path),
+                  shutdown=parse_shutdown(data.get("shutdown"), path))  # fmt: skip
 
 
 def _targets(table: dict[str, Any], path: Path) -> tuple[Target, ...]:

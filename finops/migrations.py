@@ -58,5 +58,22 @@ _V3 = [
     """,
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+# The shutdown audit log: every decision of `finops shutdown apply` (and each plan), who ran it, and why.
+_V4 = [
+    """
+    CREATE TABLE shutdown_log (
+        at TIMESTAMPTZ NOT NULL,
+        run_id VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        instance VARCHAR NOT NULL,
+        provider VARCHAR,
+        action VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        per_hour DECIMAL(38, 15),
+        evidence JSON
+    )
+    """,
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 SCHEMA_VERSION = max(MIGRATIONS)

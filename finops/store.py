@@ -113,6 +113,21 @@ class Store:
             raise
         return [row["fingerprint"] not in seen for row in rows]
 
+    def record_shutdown(self, rows: list[dict[str, Any]]) -> None:
+        """Append decisions to the shutdown audit log, in one transaction."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for row in rows:
+                self.con.execute(
+                    """INSERT INTO shutdown_log VALUES ($at, $run_id, $actor, $instance, $provider, $action, $reason,
+                           $per_hour, $evidence)""",
+                    row,
+                )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     def mark_notified(self, fingerprints: list[str], when: datetime) -> None:
         """Findings delivered to every alert sink at `when`."""
         self.con.execute(
