@@ -7,6 +7,7 @@ the set; a VM with an ephemeral OS disk loses it on deallocation: both are skipp
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from finops.connectors.compute_common import AZURE_ID, InstanceFacts
@@ -23,6 +24,8 @@ class AzureCompute:
             from azure.mgmt.compute import ComputeManagementClient
         except ImportError as e:
             raise SourceError("stopping Azure VMs needs azure-mgmt-compute", hint="pip install 'finops[azure]'") from e
+        # azure-identity logs every credential it tried as a warning; finops reports the failure itself, once.
+        logging.getLogger("azure").setLevel(logging.ERROR)
         if credential is None:
             from azure.identity import DefaultAzureCredential
 

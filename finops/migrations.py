@@ -62,7 +62,7 @@ _V3 = [
 _V4 = [
     """
     CREATE TABLE shutdown_log (
-        at TIMESTAMPTZ NOT NULL,
+        decided_at TIMESTAMPTZ NOT NULL,
         run_id VARCHAR NOT NULL,
         actor VARCHAR NOT NULL,
         instance VARCHAR NOT NULL,

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from finops.connectors.compute_common import ComputeClient, InstanceFacts, label_key, provider_of
+from finops.errors import FinopsError
 from finops.report_sections import gpu_types
 from finops.shutdown_policy import ShutdownPolicy
 from finops.store import Store
@@ -73,7 +74,8 @@ class Plan:
 class _Telemetry:
     instance_type: str | None = None
     gpus: set[str] = field(default_factory=set)
-    minutes: list[tuple[datetime, float | None, int]] = field(default_factory=list)  # newest first
+    minutes: list[tuple[datetime, float | None, int, float]] = field(default_factory=list)  # newest first
+    # (sample minute, peak activity over the GPUs, processes, seconds the sample stands for)
 
 
 def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], ComputeClient], now: datetime,
@@ -82,11 +84,12 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
     fresh_limit = timedelta(minutes=policy.stale_minutes)
     pending: list[tuple[str, _Telemetry, datetime, float | None]] = []  # idle long enough: ask the cloud
     items: list[PlanItem] = []
-    busy: list[str] = []
+    busy: list[str] = []  # not idle long enough: a mark from an earlier idle spell must be withdrawn
+    working = 0
     for instance, t in sorted(telemetry.items()):
         provider = provider_of(instance)
-        newest = t.minutes[0][0]
-        if now - newest > fresh_limit:
+        newest, covers = t.minutes[0][0], timedelta(seconds=t.minutes[0][3])
+        if now - (newest + covers) > fresh_limit:  # a sample stands for its interval; past that, it is old
             age = (now - newest).total_seconds() / 60
             items.append(PlanItem(instance, provider, "skip", f"telemetry stale: newest sample {age:.0f} min ago "
                                   "(missing data is never idleness)", t.instance_type, len(t.gpus),
@@ -95,6 +98,7 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
         since, peak = _idle_since(t, policy)
         if since is None:
             busy.append(instance)
+            working += 1
             continue
         idle_for = (now - since).total_seconds() / 60
         if idle_for < policy.idle_minutes:
@@ -104,7 +108,7 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
             busy.append(instance)  # may carry a mark from an earlier idle spell
             continue
         pending.append((instance, t, since, peak))
-    facts = _describe(clients, [p[0] for p in pending] + busy)
+    facts, unreadable = _describe(clients, [p[0] for p in pending] + busy)
     prices = _prices(store, [p[0] for p in pending], [p[1] for p in pending], now)
     committed = _committed(store, [p[0] for p in pending], now)
     billed_when_stopped = tuple(sorted(i for i, f in facts.items() if f.still_billed_when_stopped))
@@ -113,6 +117,8 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
         per_hour, basis = prices.get(instance, (None, None))
         mark = _mark(fact, policy) if fact else None
         action, reason = _decide(policy, fact, instance in committed, now, since)
+        if fact is None and provider_of(instance) in unreadable:
+            reason = f"cannot read it from its cloud: {unreadable[provider_of(instance) or '']}"
         items.append(PlanItem(instance, provider_of(instance), action, reason, t.instance_type, len(t.gpus), since,
                               t.minutes[0][0], peak, per_hour, basis, mark))  # fmt: skip
     for instance in busy:  # working again after a mark: the notice no longer holds
@@ -124,7 +130,7 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
                                   "withdrawn", marked_until=mark))  # fmt: skip
     order = {"stop": 0, "unmark": 1, "skip": 2}
     items.sort(key=lambda i: (order[i.action], -(i.per_hour or 0), i.instance))
-    return Plan(now, tuple(items), billed_when_stopped, busy=len(busy))
+    return Plan(now, tuple(items), billed_when_stopped, busy=working)
 
 
 def _decide(policy: ShutdownPolicy, fact: InstanceFacts | None, committed: bool, now: datetime,
@@ -182,11 +188,13 @@ def _mark(fact: InstanceFacts, policy: ShutdownPolicy) -> datetime | None:
 
 
 def _idle_since(t: _Telemetry, policy: ShutdownPolicy) -> tuple[datetime | None, float | None]:
-    """Start of the unbroken idle run that ends at the newest sample (None when the newest is busy)."""
+    """Start of the unbroken idle run that ends at the newest sample (None when the newest is busy). A run that
+    reaches back to the oldest sample read (LOOKBACK) may be longer still."""
     since, peak, previous = None, None, None
-    for minute, activity, processes in t.minutes:
+    for minute, activity, processes, interval in t.minutes:
         idle = activity is not None and activity < policy.idle_pct and (policy.include_reserved or processes == 0)
-        gap = previous is not None and previous - minute > timedelta(minutes=policy.stale_minutes)
+        gap = previous is not None and previous - (minute + timedelta(seconds=interval)) > timedelta(
+            minutes=policy.stale_minutes)  # fmt: skip
         if not idle or gap:
             break
         since, previous = minute, minute
@@ -200,31 +208,40 @@ def _read_telemetry(store: Store, now: datetime, hosts: dict[str, str]) -> dict[
         SELECT coalesce(instance_id, host), any_value(instance_type), list(DISTINCT gpu_uuid),
                date_trunc('minute', ts) AS minute,
                max(CASE WHEN sm_active_pct IS NOT NULL THEN sm_active_pct ELSE util_gpu_pct END),
-               max(coalesce(process_count, 0))
+               max(coalesce(process_count, 0)), max(coalesce(interval_s, 60))
         FROM gpu_samples WHERE ts > ? AND ts <= ? AND coalesce(instance_id, host) IS NOT NULL
         GROUP BY 1, 4 ORDER BY 1, 4 DESC
         """,
         [now - LOOKBACK, now],
     )
     result: dict[str, _Telemetry] = defaultdict(_Telemetry)
-    for key, itype, gpus, minute, activity, processes in rows:
+    for key, itype, gpus, minute, activity, processes, interval in rows:
         t = result[hosts.get(key, key)]
         t.instance_type = t.instance_type or itype
         t.gpus.update(gpus)
-        t.minutes.append((minute, None if activity is None else float(activity), int(processes)))
+        t.minutes.append((minute, None if activity is None else float(activity), int(processes), float(interval)))
     return dict(result)
 
 
-def _describe(clients: Callable[[str], ComputeClient], instances: list[str]) -> dict[str, InstanceFacts]:
+def _describe(clients: Callable[[str], ComputeClient],
+              instances: list[str]) -> tuple[dict[str, InstanceFacts], dict[str, str]]:  # fmt: skip
+    """Facts per instance from each cloud, and per cloud that could not be read, why (the plan still shows the
+    evidence; nothing is stopped on a cloud finops cannot read)."""
     by_provider: dict[str, list[str]] = defaultdict(list)
     for instance in instances:
         provider = provider_of(instance)
         if provider:
             by_provider[provider].append(instance)
     facts: dict[str, InstanceFacts] = {}
+    unreadable: dict[str, str] = {}
     for provider, names in sorted(by_provider.items()):
-        facts.update(clients(provider).describe(names))
-    return facts
+        try:
+            facts.update(clients(provider).describe(names))
+        except FinopsError as e:
+            unreadable[provider] = e.message
+        except Exception as e:  # an SDK's own credential chain failing (no credentials here at all)
+            unreadable[provider] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    return facts, unreadable
 
 
 def _prices(store: Store, instances: list[str], telemetry: list[_Telemetry],

@@ -229,7 +229,7 @@ def _allocation(report: Report, allocation: Allocation) -> list[object]:
 
 NARROW = 100  # below this many columns, decorative and secondary columns give way to the amounts
 SECONDARY = {"Previous", "", "Share", "List", "Util", "Inst.", "Type", "GPU-h", "Price", "Failed", "Per 1M tokens",
-             "kWh/1k req"}  # fmt: skip
+             "kWh/1k req", "Per month", "Idle since"}  # fmt: skip
 
 
 def fit(renderable: object, width: int) -> object:
