@@ -17,3 +17,24 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def serve_tls(handler: type[http.server.BaseHTTPRequestHandler], ca_file: str) -> Iterator[str]:
+    """The same over HTTPS, with a certificate for 127.0.0.1 from a throwaway CA (written to `ca_file` for the
+    client to trust): SDKs that send bearer tokens only over TLS (Azure's) talk to it as to the real service."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(ca_file)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
