@@ -129,7 +129,8 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
             items.append(PlanItem(instance, provider_of(instance), "unmark", "busy again: the stop notice is "
                                   "withdrawn", marked_until=mark))  # fmt: skip
     order = {"stop": 0, "unmark": 1, "skip": 2}
-    items.sort(key=lambda i: (order[i.action], -(i.per_hour or 0), i.instance))
+    # Dearest first (the caps keep the biggest savings); at equal money, the one idle longest.
+    items.sort(key=lambda i: (order[i.action], -(i.per_hour or 0), i.idle_since or now, i.instance))
     return Plan(now, tuple(items), billed_when_stopped, busy=working)
 
 

@@ -173,7 +173,8 @@ def test_a_version_1_store_migrates_and_keeps_its_rows(db: Path) -> None:
 def test_a_store_from_an_older_finops_is_upgraded_when_only_read(db: Path) -> None:
     """`finops report` opens read-only; a store an older finops wrote must be migrated, not fail mid-query."""
     with open_store(db) as store:
-        store.con.execute("DROP TABLE findings")
+        for table in ("findings", "shutdown_log"):  # what versions 3 and 4 added
+            store.con.execute(f"DROP TABLE {table}")
         store.set_meta("schema_version", "2")
     with open_store(db, read_only=True) as store:
         assert store.schema_version() == SCHEMA_VERSION
