@@ -122,19 +122,25 @@ def read_billing_batches(
     """Any billing file finops reads: an AWS CUR (1.0 or 2.0) goes through the CUR mapping, anything else is
     read as FOCUS. Decided by the header, so file names do not matter."""
     from finops.connectors.aws_cur import cur_version, read_cur_batches
+    from finops.connectors.azure_cost_details import dataset_from_name, is_cost_details, read_cost_details_batches
 
-    if cur_version(read_errors(path, lambda: read_header(path))):
+    header = read_errors(path, lambda: read_header(path))
+    if cur_version(header):
         return read_cur_batches(path, source=source, batch_rows=batch_rows)
+    if is_cost_details(header):
+        return read_cost_details_batches(path, dataset=dataset_from_name(path), source=source, batch_rows=batch_rows)
     return read_focus_batches(path, source=source, batch_rows=batch_rows)
 
 
 def check_billing_header(path: Path) -> None:
     """Fail fast, before any database is opened, on a file that is neither FOCUS nor a CUR."""
     from finops.connectors.aws_cur import check_cur_header, cur_version
+    from finops.connectors.azure_cost_details import is_cost_details
 
-    if cur_version(read_errors(path, lambda: read_header(path))):
+    header = read_errors(path, lambda: read_header(path))
+    if cur_version(header):
         check_cur_header(path)
-    else:
+    elif not is_cost_details(header):
         _checked_version(path)
 
 
