@@ -61,6 +61,7 @@ CONNECTORS: dict[str, str] = {
     "aws-exports": "finops.connectors.aws_exports",
     "aws-cost-explorer": "finops.connectors.aws_cost_explorer",
     "aws-sagemaker": "finops.connectors.aws_sagemaker",
+    "azure-exports": "finops.connectors.azure_exports",
     "gpu-spool": "finops.connectors.gpu_spool",
 }
 
