@@ -62,6 +62,7 @@ CONNECTORS: dict[str, str] = {
     "aws-cost-explorer": "finops.connectors.aws_cost_explorer",
     "aws-sagemaker": "finops.connectors.aws_sagemaker",
     "azure-exports": "finops.connectors.azure_exports",
+    "gcp-billing-export": "finops.connectors.gcp_billing_export",
     "gpu-spool": "finops.connectors.gpu_spool",
 }
 
