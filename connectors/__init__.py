@@ -61,6 +61,7 @@ CONNECTORS: dict[str, str] = {
     "aws-exports": "finops.connectors.aws_exports",
     "aws-cost-explorer": "finops.connectors.aws_cost_explorer",
     "aws-sagemaker": "finops.connectors.aws_sagemaker",
+    "azure-cost-query": "finops.connectors.azure_cost_query",
     "azure-exports": "finops.connectors.azure_exports",
     "gcp-billing-export": "finops.connectors.gcp_billing_export",
     "gpu-spool": "finops.connectors.gpu_spool",
