@@ -64,6 +64,7 @@ CONNECTORS: dict[str, str] = {
     "azure-cost-query": "finops.connectors.azure_cost_query",
     "azure-exports": "finops.connectors.azure_exports",
     "gcp-billing-export": "finops.connectors.gcp_billing_export",
+    "gcp-catalog": "finops.connectors.gcp_catalog",
     "gpu-spool": "finops.connectors.gpu_spool",
 }
 

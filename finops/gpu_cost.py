@@ -70,15 +70,19 @@ def read_gpu_idle(
             energy[key] += window.energy_kwh
     billed = _billed(store, list(hours), start, end, team_sql, cost)
     catalogue = {t.instance_type.lower(): t for t in gpu_types()}
+    synced = _synced_prices(store)
     result = []
     for key, by_state in hours.items():
         bill = billed.get(key)
         itype = types[key] or (bill["instance_type"] if bill else None)
         spec = catalogue.get((itype or "").lower())
-        count = spec.gpu_count if spec else len(gpus[key])
+        price = synced.get((itype or "").lower())
+        count = spec.gpu_count if spec else price[1] if price else len(gpus[key])
         per_hour, basis = None, None
         if bill and bill["hours"]:
             per_hour, basis = bill["amount"] / bill["hours"] / count, "bill"
+        elif price:  # a provider's own catalog, synced (finops sync of a gcp-catalog source)
+            per_hour, basis = price[0] / price[1], "catalog"
         elif spec:
             per_hour, basis = spec.list_price_per_hour / spec.gpu_count, "list"
         result.append(
@@ -88,6 +92,16 @@ def read_gpu_idle(
             )
         )  # fmt: skip
     return tuple(sorted(result, key=lambda r: (-(r.idle_cost or 0), r.instance_id)))
+
+
+def _synced_prices(store: Store) -> dict[str, tuple[Decimal, int]]:
+    """Per instance type, the lowest on-demand price any region lists (an estimate should not overstate waste),
+    with the GPUs it carries."""
+    rows = store.fetch(
+        """SELECT lower(instance_type), min(price_per_hour), any_value(gpu_count) FROM prices
+           WHERE pricing_model = 'OnDemand' AND gpu_count > 0 GROUP BY 1"""
+    )
+    return {itype: (price, int(count)) for itype, price, count in rows}
 
 
 def _billed(
