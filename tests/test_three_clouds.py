@@ -58,8 +58,9 @@ connection_string_env = "TEST_AZURE_STORAGE"
     assert synced.code == 0, synced.err
 
     with duckdb.connect(str(db), read_only=True) as con:
-        by_source = dict(con.execute("""SELECT "x_Source", sum("BilledCost") FROM costs
-                                        WHERE "BillingPeriodStart" = TIMESTAMPTZ '2026-11-01' GROUP BY 1""").fetchall())  # fmt: skip
+        rows = con.execute("""SELECT "x_Source", sum("BilledCost") FROM costs
+                              WHERE "BillingPeriodStart" = TIMESTAMPTZ '2026-11-01' GROUP BY 1""")
+        by_source = dict(rows.fetchall())
     with azure_file.open(encoding="utf-8", newline="") as handle:
         november = [r for r in csv.DictReader(handle) if r["BillingPeriodStart"].startswith("2026-11")]
     assert by_source["azure"].quantize(CENT) == sum((Decimal(r["BilledCost"]) for r in november), Decimal(0)).quantize(
