@@ -81,13 +81,10 @@ class AzureCostQuery:
         return iter([normalise_focus_frame(raw, Path(unit.origin), source, "azure-cost-query")])
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
-        from finops.doctor import Check
+        from finops.doctor import plan_checks
 
-        try:
-            plans = self.plan(settings, today, [billing_periods_back(today, 1)[0]])
-        except SourceError as e:
-            return [Check(source, "query", False, e.message, e.hint)]
-        return [Check(source, f"query {p.period}", True, f"{len(p.rows)} daily row(s)") for p in plans]
+        return plan_checks(source, "query", lambda: self.plan(settings, today, [billing_periods_back(today, 1)[0]]),
+                           lambda p: f"{len(p.rows)} daily row(s)", ("no data", "check the scope"))  # fmt: skip
 
 
 CONNECTOR = AzureCostQuery()

@@ -104,16 +104,12 @@ class AzureExports:
         return _frames(files, unit.dataset, source)
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
-        from finops.doctor import Check
+        from finops.doctor import plan_checks
 
-        try:
-            plans = self.plan(settings, today)
-        except SourceError as e:
-            return [Check(source, "export", False, e.message, e.hint)]
-        if not plans:
-            return [Check(source, "export", False, f"no run manifest under {settings['path']} for the last "
-                          f"{settings['months']} month(s)", "check container and path in finops.toml")]  # fmt: skip
-        return [Check(source, f"export {p.period}", True, f"{p.dataset} run, {len(p.blobs)} file(s)") for p in plans]
+        empty = (f"no run manifest under {settings['path']} for the last {settings['months']} month(s)",
+                 "check container and path in finops.toml")  # fmt: skip
+        return plan_checks(source, "export", lambda: self.plan(settings, today),
+                           lambda p: f"{p.dataset} run, {len(p.blobs)} file(s)", empty)  # fmt: skip
 
 
 def _frames(files: list[Path], dataset: str, source: str) -> Iterator[pl.DataFrame]:

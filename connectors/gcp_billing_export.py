@@ -123,16 +123,11 @@ class GcpBillingExport:
         return read_export_rows(path, source)
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
-        from finops.doctor import Check
+        from finops.doctor import plan_checks
 
-        try:
-            plans = self.plan(settings, today)
-        except SourceError as e:
-            return [Check(source, "export", False, e.message, e.hint)]
-        if not plans:
-            return [Check(source, "export", False, f"no rows in {settings['table']} for the last {settings['months']}"
-                          " invoice month(s)", "check the table name and that the export is on")]  # fmt: skip
-        return [Check(source, f"export {p.period}", True, f"{p.rows:,} rows") for p in plans]
+        empty = (f"no rows in {settings['table']} for the last {settings['months']} invoice month(s)",
+                 "check the table name and that the export is on")  # fmt: skip
+        return plan_checks(source, "export", lambda: self.plan(settings, today), lambda p: f"{p.rows:,} rows", empty)
 
 
 def _client(settings: dict[str, Any]) -> Any:

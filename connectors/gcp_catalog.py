@@ -70,13 +70,11 @@ class GcpCatalog:
         return iter([coerce(frame, PRICES, file="cloud billing catalog").with_columns(x_Source=pl.lit(source))])
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
-        from finops.doctor import Check
+        from finops.doctor import plan_checks
 
-        try:
-            (snapshot,) = self.plan(settings, today)
-        except SourceError as e:
-            return [Check(source, "catalog", False, e.message, e.hint)]
-        return [Check(source, "catalog", True, f"{len(snapshot.rows)} GPU machine price(s)")]
+        describe: Any = lambda p: f"{len(p.rows)} GPU machine price(s)"  # noqa: E731 - one line, one use
+        return plan_checks(source, "catalog", lambda: self.plan(settings, today), describe,
+                           ("no prices", "check the endpoint"))  # fmt: skip
 
     def _skus(self, settings: dict[str, Any]) -> list[Any]:
         from google.api_core import exceptions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from finops.config import Config, SourceConfig
 from finops.connectors import resolve
-from finops.errors import FinopsError, UsageError
+from finops.errors import FinopsError, SourceError, UsageError
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,15 @@ def _select(config: Config, selectors: list[str]) -> list[SourceConfig]:
             raise UsageError(f"no source or provider named {selector!r}", hint=f"configured: {', '.join(names)}")
         chosen.extend(m for m in matches if m not in chosen)
     return chosen
+
+
+def plan_checks(source: str, what: str, plan: Callable[[], list[Any]], describe: Callable[[Any], str],
+                empty: tuple[str, str]) -> list[Check]:  # fmt: skip
+    """A sync source's doctor lines from its own (read-only) plan: one per period it offers, or why none."""
+    try:
+        units = plan()
+    except SourceError as e:
+        return [Check(source, what, False, e.message, e.hint)]
+    if not units:
+        return [Check(source, what, False, *empty)]
+    return [Check(source, f"{what} {unit.period}", True, describe(unit)) for unit in units]
