@@ -72,8 +72,9 @@ def apply_shutdown(db: Path, policy: ShutdownPolicy, clients: Callable[[str], Co
                    hosts: dict[str, str] | None = None, actor: str | None = None) -> ApplyResult:  # fmt: skip
     # The rails come first: with shutdown disabled or unconfirmed, no client is even created.
     if not policy.enabled:
+        where = "finops.toml" if policy.origin == "defaults" else policy.origin
         raise UsageError("shutdown is disabled: nothing was changed",
-                         hint=f"set enabled = true under [shutdown] in {policy.origin} to allow stops")  # fmt: skip
+                         hint=f"set enabled = true under [shutdown] in {where} to allow stops")  # fmt: skip
     if not yes and approved is None:
         raise UsageError("apply needs a confirmation", hint="--yes, or --plan FILE from finops shutdown plan")
     with open_store(db, read_only=True) as store:
