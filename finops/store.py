@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -112,6 +113,20 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         return [row["fingerprint"] not in seen for row in rows]
+
+    def copy_to(self, query: str, folder: Path, fmt: str, *, partition_by: str) -> None:
+        """Write a query's result to files with DuckDB's COPY, streaming, one folder per partition value. The query
+        is built by finops from its own column names; the folder is passed as a value."""
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(fmt)
+        options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        if not re.fullmatch(r"[a-z_]+", partition_by):
+            raise ValueError(partition_by)
+        # COPY takes its target only as a literal (no parameter, no variable): the one value quoted here, escaped.
+        target = "'" + str(folder).replace("'", "''") + "'"
+        self.con.execute(
+            f"COPY ({query}) TO {target} ({options}, PARTITION_BY ({partition_by}), FILENAME_PATTERN 'part-{{i}}')"
+        )
 
     def record_shutdown(self, rows: list[dict[str, Any]]) -> None:
         """Append decisions to the shutdown audit log, in one transaction."""

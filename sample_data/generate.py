@@ -110,7 +110,8 @@ KINDS = {
     "gke": ("Kubernetes Engine", "Compute", "Containers", "Cluster", "Cluster Management", "Hours",
             "//container.googleapis.com/projects/{sub}/locations/us-central1/clusters/{name}",
             "Regional Kubernetes Clusters"),
-    "egress": ("Compute Engine", "Networking", "Network Connectivity", "Network", "Network Egress", "GB",
+    # FOCUS: one ServiceCategory per ServiceName. Google bills VM egress under Compute Engine, whose purpose is Compute.
+    "egress": ("Compute Engine", "Compute", "Virtual Machines", "Network", "Network Egress", "GB",
                "//compute.googleapis.com/projects/{sub}/global/networks/{name}",
                "Network Internet Data Transfer Out from Americas to Americas"),
     "azvm": ("Virtual Machines", "Compute", "Virtual Machines", "Virtual machine", "Compute", "Hours",

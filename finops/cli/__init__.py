@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import typer
 
-from finops.cli import billing, budget, gpu, rules, shutdown, usage  # noqa: F401 - importing them registers their commands
+from finops.cli import billing, budget, export, gpu, rules, shutdown, usage  # noqa: F401 - importing them registers their commands
 from finops.cli.base import _State, app
 from finops.errors import ExitCode, FinopsError
 
