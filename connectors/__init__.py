@@ -65,6 +65,7 @@ CONNECTORS: dict[str, str] = {
     "azure-exports": "finops.connectors.azure_exports",
     "gcp-billing-export": "finops.connectors.gcp_billing_export",
     "gcp-catalog": "finops.connectors.gcp_catalog",
+    "gcp-focus-view": "finops.connectors.gcp_focus_view",
     "gpu-spool": "finops.connectors.gpu_spool",
 }
 

@@ -73,13 +73,13 @@ class GcpBillingExport:
         return None
 
     def plan(self, settings: dict[str, Any], today: date, periods: list[str] | None = None) -> list[MonthExport]:
-        client = _client(settings)
+        client = client_for(settings)
         plans = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
             sql = f"""-- finops: plan
                 SELECT CAST(COUNT(*) AS STRING) AS n, CAST(MAX(export_time) AS STRING) AS newest,
                        CAST(SUM(CAST(cost AS NUMERIC)) AS STRING) AS cost
-                FROM `{_table(settings)}` WHERE {WINDOW}"""  # noqa: S608 - a checked identifier; values are bound
+                FROM `{checked_table(settings)}` WHERE {WINDOW}"""  # noqa: S608 - a checked identifier; values are bound
             rows = list(_query(client, sql, period, settings))
             n, newest, total = (rows[0]["n"], rows[0]["newest"], rows[0]["cost"]) if rows else ("0", None, None)
             if int(n or 0) == 0:
@@ -92,7 +92,7 @@ class GcpBillingExport:
     def fetch(self, settings: dict[str, Any], unit: MonthExport, source: str, workdir: Path,
               progress: Progress | None = None) -> Iterator[pl.DataFrame]:  # fmt: skip
         """Read the month now (the rows land in workdir as JSON lines), then map them."""
-        client = _client(settings)
+        client = client_for(settings)
         detailed = _is_detailed(client, settings["table"])
         resource = "resource.name AS resource_name, resource.global_name AS resource_id,"
         if not detailed:
@@ -109,7 +109,7 @@ class GcpBillingExport:
                    CAST((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) c) AS STRING) AS credit_total,
                    CAST(usage.amount_in_pricing_units AS STRING) AS quantity, usage.pricing_unit AS unit,
                    invoice.month AS invoice_month, cost_type
-            FROM `{_table(settings)}` WHERE {WINDOW}"""  # noqa: S608 - a checked identifier; values are bound
+            FROM `{checked_table(settings)}` WHERE {WINDOW}"""  # noqa: S608 - a checked identifier; values are bound
         path = workdir / f"{unit.period}.jsonl"
         with path.open("w", encoding="utf-8") as handle:
             for done, row in enumerate(_query(client, sql, unit.period, settings), start=1):
@@ -130,7 +130,7 @@ class GcpBillingExport:
         return plan_checks(source, "export", lambda: self.plan(settings, today), lambda p: f"{p.rows:,} rows", empty)
 
 
-def _client(settings: dict[str, Any]) -> Any:
+def client_for(settings: dict[str, Any]) -> Any:
     try:
         from google.cloud import bigquery
     except ImportError as e:
@@ -147,7 +147,7 @@ def _client(settings: dict[str, Any]) -> Any:
         raise SourceError(f"BigQuery: no credentials: {type(e).__name__}", hint=hint) from e
 
 
-def _table(settings: dict[str, Any]) -> str:
+def checked_table(settings: dict[str, Any]) -> str:
     table = str(settings["table"])
     if not TABLE.fullmatch(table):
         raise SourceError(f"table {table!r} is not PROJECT.DATASET.TABLE")
@@ -155,24 +155,27 @@ def _table(settings: dict[str, Any]) -> str:
 
 
 def _query(client: Any, sql: str, period: str, settings: dict[str, Any]) -> Any:
+    year, month = (int(p) for p in period.split("-"))
+    partition_from = date(year, month, 1) - timedelta(days=1)
+    params = [("month", "STRING", f"{year:04d}{month:02d}"),
+              ("partition_from", "TIMESTAMP", f"{partition_from.isoformat()} 00:00:00+00")]  # fmt: skip
+    return run_query(client, sql, params, f"{settings['table']} {period}")
+
+
+def run_query(client: Any, sql: str, params: list[tuple[str, str, str]], what: str) -> Any:
+    """One query with bound parameters; errors a user can act on; bytes scanned logged (`-v`)."""
     from google.api_core import exceptions
     from google.cloud import bigquery
 
-    year, month = (int(p) for p in period.split("-"))
-    partition_from = date(year, month, 1) - timedelta(days=1)
-    config = bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter("month", "STRING", f"{year:04d}{month:02d}"),
-        bigquery.ScalarQueryParameter("partition_from", "TIMESTAMP", f"{partition_from.isoformat()} 00:00:00+00"),
-    ])  # fmt: skip
+    config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter(*p) for p in params])
     try:
         rows = client.query_and_wait(sql, job_config=config)
     except exceptions.Forbidden as e:
         hint = "the identity needs bigquery.jobs.create on the project and read on the dataset"
-        raise SourceError(f"BigQuery: access denied to {settings['table']}", hint=hint) from e
+        raise SourceError(f"BigQuery: access denied ({what})", hint=hint) from e
     except exceptions.GoogleAPICallError as e:
         raise SourceError(f"BigQuery: {e.message}") from e
-    scanned = getattr(rows, "total_bytes_processed", None)
-    log.info("BigQuery %s %s: %s bytes scanned", settings["table"], period, scanned)
+    log.info("BigQuery %s: %s bytes scanned", what, getattr(rows, "total_bytes_processed", None))
     return rows
 
 

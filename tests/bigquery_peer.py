@@ -25,6 +25,7 @@ def _fields(names: list[str]) -> dict[str, Any]:
 
 class BigQueryPeer(http.server.BaseHTTPRequestHandler):
     export: ClassVar[list[dict[str, Any]]] = []  # rows in the export's own schema
+    focus: ClassVar[list[dict[str, Any]]] = []  # rows of Google's FOCUS view
     detailed: ClassVar[bool] = True
     queries: ClassVar[list[dict[str, Any]]] = []
     results: ClassVar[dict[str, tuple[list[str], list[list[str | None]]]]] = {}
@@ -42,10 +43,12 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
         request = json.loads(body)
         BigQueryPeer.queries.append(request)
         sql = request["query"]
+        params = {p["name"]: p["parameterValue"]["value"] for p in request.get("queryParameters", [])}
+        if "-- finops: focus" in sql:
+            return self._focus(match[1], sql, params)
         if "_PARTITIONTIME >= @partition_from" not in sql or "invoice.month = @month" not in sql:
             return self._send(400, {"error": {"code": 400, "message": "a billing export query needs the partition "
                                               "filter", "status": "INVALID_ARGUMENT"}})  # fmt: skip
-        params = {p["name"]: p["parameterValue"]["value"] for p in request.get("queryParameters", [])}
         month = params["month"]
         rows = [r for r in self.export if r["invoice"]["month"] == month
                 and r["_partition"] >= params["partition_from"][:10]]  # fmt: skip
@@ -55,6 +58,25 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
         return self._send(200, {**self._page(job, 0), "kind": "bigquery#queryResponse", "jobComplete": True,
                                 "schema": _fields(names), "totalBytesProcessed": str(len(json.dumps(rows))),
                                 "jobReference": {"projectId": match[1], "jobId": job, "location": "US"}})  # fmt: skip
+
+    def _focus(self, project: str, sql: str, params: dict[str, str]) -> None:
+        """The FOCUS view: queried on ChargePeriodStart (partition pruning) and BillingPeriodStart."""
+        if "ChargePeriodStart >= @charge_from" not in sql or "BillingPeriodStart = @period_start" not in sql:
+            return self._send(400, {"error": {"code": 400, "message": "query the view by ChargePeriodStart"}})
+        period = params["period_start"][:10]
+        rows = [r for r in self.focus if r["BillingPeriodStart"][:10] == period
+                and params["charge_from"][:10] <= r["ChargePeriodStart"][:10] < params["charge_to"][:10]]  # fmt: skip
+        if "-- finops: focus-plan" in sql:
+            total = sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0))
+            names, values = ["n", "newest", "cost"], [[str(len(rows)), max((r["ChargePeriodEnd"] for r in rows),
+                                                                           default=None), str(total)]]  # fmt: skip
+        else:
+            names, values = ["row"], [[json.dumps(r)] for r in rows]
+        job = f"job_{len(BigQueryPeer.queries)}"
+        BigQueryPeer.results[job] = (names, values)
+        return self._send(200, {**self._page(job, 0), "kind": "bigquery#queryResponse", "jobComplete": True,
+                                "schema": _fields(names), "totalBytesProcessed": "1",
+                                "jobReference": {"projectId": project, "jobId": job, "location": "US"}})  # fmt: skip
 
     def do_GET(self) -> None:
         url = urlparse(self.path)

@@ -158,3 +158,38 @@ def test_a_query_without_credentials_or_partition_is_refused(bigquery: str, cli,
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "nowhere.json"))
     denied = cli("--config", _config(tmp_path, bigquery), "sync", "--db", db, "--period", "2026-11")
     assert denied.code == 3 and "BigQuery" in denied.err
+
+
+def test_googles_focus_view(bigquery: str, cli, db: Path, tmp_path: Path) -> None:
+    """Google's FOCUS view, read as FOCUS: the toolkit's GCP FOCUS 1.2 rows served as the view's rows (numbers as
+    JSON numbers, Tags as BigQuery's key/value array), synced and reconciled to the cent."""
+    import csv
+
+    from conftest import BILLING
+
+    source = BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_gcp.csv"
+    with source.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    view = []
+    for row in rows:
+        record: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
+        for money in ("BilledCost", "EffectiveCost"):
+            record[money] = json.loads(row[money])  # a JSON number, as TO_JSON_STRING writes NUMERIC
+        tags = json.loads(row["Tags"]) if row.get("Tags") else {}
+        record["Tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        view.append(record)
+    BigQueryPeer.focus = view
+    config = tmp_path / "finops.toml"
+    config.write_text(f'[sources.gcp-focus]\ntype = "gcp-focus-view"\ntable = "lumen-billing.billing_export.focus_v1"\n'
+                      f'endpoint = "{bigquery}"\n')  # fmt: skip
+    result = cli("--config", config, "sync", "--db", db, "--period", "2026-05")
+    assert result.code == 0, result.err
+    with duckdb.connect(str(db), read_only=True) as con:
+        count, billed, tagged = con.execute(
+            """SELECT count(*), sum("BilledCost"), count(*) FILTER (WHERE cardinality("Tags") > 0) FROM costs"""
+        ).fetchone()
+    expected = sum((Decimal(r["BilledCost"]) for r in rows), Decimal(0))
+    assert count == len(rows) and billed.quantize(CENT) == expected.quantize(CENT)
+    assert tagged == sum(1 for r in rows if r.get("Tags") and json.loads(r["Tags"]))
+    for query in BigQueryPeer.queries:
+        assert {p["name"] for p in query["queryParameters"]} == {"charge_from", "charge_to", "period_start"}
