@@ -15,6 +15,7 @@ Timings are medians of a few runs; nothing here is asserted, the numbers are pri
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -206,17 +207,38 @@ def bench_report(store: Path, runs: int) -> None:
     )
 
 
+def peak_memory(parquet: Path, work: Path, limit: str | None) -> float:
+    """Peak resident memory (MiB) of a `finops ingest` process, with or without --memory-limit: measured by the
+    kernel for that one child (wait4), not estimated."""
+    target = work / "rss.duckdb"
+    target.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "finops", "--quiet", *(["--memory-limit", limit] if limit else []), "ingest",
+               str(parquet), "--db", str(target), "--source", "bench"]  # fmt: skip
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{command} failed: {status}")
+    return usage.ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", default="10000000", help="row counts, comma-separated: the growth curve")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--memory-limit", default=None, help="also measure ingest's peak memory under this limit")
     args = parser.parse_args()
     bench_startup(max(args.runs, 5))
-    parquet = generate(args.rows)
-    print(f"data     {args.rows:,} rows, {parquet.stat().st_size / 1e6:.0f} MB parquet")
-    with tempfile.TemporaryDirectory(dir=DATA) as tmp:
-        store = bench_ingest(parquet, Path(tmp), args.runs)
-        bench_report(store, args.runs)
+    for rows in (int(r) for r in args.rows.split(",")):
+        parquet = generate(rows)
+        print(f"data     {rows:,} rows, {parquet.stat().st_size / 1e6:.0f} MB parquet")
+        with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+            store = bench_ingest(parquet, Path(tmp), args.runs)
+            bench_report(store, args.runs)
+            if args.memory_limit:
+                free = peak_memory(parquet, Path(tmp), None)
+                bounded = peak_memory(parquet, Path(tmp), args.memory_limit)
+                print(f"memory   ingest peak RSS {free:7.0f} MiB | with --memory-limit {args.memory_limit} "
+                      f"{bounded:7.0f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -185,7 +185,10 @@ def read_header(path: Path) -> list[str]:
 
 def raw_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
     """Pull-based reading: the next batch is read only when the last one has been written, so a slow writer never
-    lets the reader run ahead and fill memory."""
+    lets the reader run ahead and fill memory. Under --memory-limit the batches shrink to fit (finops.memory)."""
+    from finops.memory import batch_rows as bounded
+
+    batch_rows = bounded(batch_rows)
     if _kind(path) == "parquet":
         # A slice of a parquet scan reads only the row groups it needs (polars decodes them in parallel).
         total = pl.scan_parquet(path).select(pl.len()).collect().item()

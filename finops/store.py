@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops import __version__
 from finops.errors import SourceError, StoreBusyError, UsageError
+from finops.memory import engine_limit
 from finops.migrations import MIGRATIONS, SCHEMA_VERSION
 from finops.schema import COSTS, Table
 
@@ -295,6 +296,11 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     # Row order inside a table means nothing here; not keeping it makes big loads ~30% faster and leaner.
     con.execute("SET preserve_insertion_order = false")
+    limit = engine_limit()
+    if limit:
+        # --memory-limit: DuckDB keeps to its share and spills to disk past it, so a nightly job on a small VM is
+        # not killed by the OOM killer (finops.memory splits the budget with the ingest batches).
+        con.execute("SET memory_limit = ?", [limit])
     return con
 
 

@@ -16,7 +16,7 @@ BILLING = DATA / "billing"
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test touches the user's data folder or inherits a FINOPS_* setting from the shell."""
-    for name in ("FINOPS_DB", "FINOPS_LOG_LEVEL", "FINOPS_DEBUG"):
+    for name in ("FINOPS_DB", "FINOPS_LOG_LEVEL", "FINOPS_DEBUG", "FINOPS_MEMORY_LIMIT", "FINOPS_AS_OF"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("FINOPS_BUSY_TIMEOUT", "1")

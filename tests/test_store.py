@@ -179,3 +179,18 @@ def test_a_store_from_an_older_finops_is_upgraded_when_only_read(db: Path) -> No
     with open_store(db, read_only=True) as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert store.fetch("SELECT count(*) FROM findings") == [(0,)]
+
+
+def test_the_memory_limit_bounds_the_engine(db: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops.memory import batch_rows
+
+    monkeypatch.setenv("FINOPS_MEMORY_LIMIT", "1GiB")
+    with open_store(db) as store:  # half the budget for DuckDB, half for the batches in flight
+        assert store.fetch("SELECT current_setting('memory_limit')")[0][0] == "512.0 MiB"
+    assert batch_rows(1_000_000) == 2**29 // 4096
+    monkeypatch.setenv("FINOPS_MEMORY_LIMIT", "1MB")
+    assert batch_rows(1_000_000) == 10_000  # never below a useful batch
+    monkeypatch.delenv("FINOPS_MEMORY_LIMIT")
+    assert batch_rows(1_000_000) == 1_000_000
+    bad = cli("--memory-limit", "lots", "report", "--db", db)
+    assert bad.code == 2 and "memory limit 'lots'" in bad.err

@@ -75,6 +75,14 @@ def _main(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress, banners or summaries (cron).")
     ] = False,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            envvar="FINOPS_MEMORY_LIMIT",
+            help="Bound the database engine's memory (e.g. 2GB); past it, work spills to disk.",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -90,6 +98,8 @@ def _main(
     from finops.ui.console import Settings
 
     Settings.quiet = quiet
+    if memory_limit:
+        os.environ["FINOPS_MEMORY_LIMIT"] = memory_limit  # read where the store is opened
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(
         level=level_name.upper() or level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
