@@ -117,7 +117,9 @@ def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], Com
         per_hour, basis = prices.get(instance, (None, None))
         mark = _mark(fact, policy) if fact else None
         action, reason = _decide(policy, fact, instance in committed, now, since)
-        if fact is None and provider_of(instance) in unreadable:
+        if provider_of(instance) is None:
+            reason = "no cloud instance id for this host: map it under [gpu.hosts] in finops.toml"
+        elif fact is None and provider_of(instance) in unreadable:
             reason = f"cannot read it from its cloud: {unreadable[provider_of(instance) or '']}"
         items.append(PlanItem(instance, provider_of(instance), action, reason, t.instance_type, len(t.gpus), since,
                               t.minutes[0][0], peak, per_hour, basis, mark))  # fmt: skip
