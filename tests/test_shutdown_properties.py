@@ -176,3 +176,15 @@ def test_disabled_means_no_cloud_call_at_all(tmp_path: Path, instances: list[dic
         with pytest.raises(UsageError, match="shutdown is disabled"):
             apply_shutdown(db, ShutdownPolicy(enabled=False), clients, NOW, yes=yes, approved=set(), notify=None)
     assert made == [] and cloud.calls == []
+
+
+def test_a_host_without_an_instance_id_is_never_stopped(tmp_path: Path) -> None:
+    db = tmp_path / "host.duckdb"
+    rows = [{"ts": NOW - timedelta(minutes=5 * n), "host": "gpu-box-7", "gpu_uuid": "g", "interval_s": 300.0,
+             "sm_active_pct": 0.0, "process_count": 0, "x_Day": NOW.date()} for n in range(30)]  # fmt: skip
+    with open_store(db) as store:
+        store.replace_slices(GPU_SAMPLES, [rows_to_frame(GPU_SAMPLES, rows, "t")], checksum="g", inputs=["g"])
+    cloud = Cloud({})
+    with open_store(db, read_only=True) as store:
+        (item,) = make_plan(store, ShutdownPolicy(enabled=True), lambda _: cloud, NOW).items
+    assert item.action == "skip" and "[gpu.hosts]" in item.reason and cloud.calls == []
