@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
+from http_server import send_json
+
 TOKEN = "test-access-token"
 PAGE = 3  # small pages, so paging is exercised
 
@@ -149,12 +151,7 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
         return False
 
     def _send(self, status: int, document: dict[str, Any]) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, document)
 
     def log_message(self, *args: object) -> None:
         pass

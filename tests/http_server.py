@@ -38,3 +38,18 @@ def serve_tls(handler: type[http.server.BaseHTTPRequestHandler], ca_file: str) -
         yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, document: object,
+              headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    """Answer with a JSON body (a str is sent as written, to keep exact number text) and its length."""
+    import json
+
+    data = (document if isinstance(document, str) else json.dumps(document)).encode()
+    handler.send_response(status)
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

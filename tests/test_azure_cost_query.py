@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import polars as pl
-from http_server import serve_tls
+from http_server import send_json, serve_tls
 
 from finops.connectors.azure_cost_query import AzureCostQuery
 
@@ -58,14 +58,7 @@ class CostManagement(http.server.BaseHTTPRequestHandler):
         return self._send(200, text)
 
     def _send(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
-        data = (document if isinstance(document, str) else json.dumps(document)).encode()
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, document, headers)
 
     def log_message(self, *args: object) -> None:
         pass

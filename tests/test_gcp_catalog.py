@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
-from http_server import serve
+from http_server import send_json, serve
 from test_sync_gcp import service_account
 
 from finops.gpu_watch import rows_to_frame
@@ -74,12 +74,7 @@ class Catalog(http.server.BaseHTTPRequestHandler):
         return self._send({"error": {"code": 404, "message": url.path}}, 404)
 
     def _send(self, document: dict[str, Any], status: int = 200) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, document)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from http_server import serve, serve_tls
+from http_server import send_json, serve, serve_tls
 
 from finops.connectors.compute_azure import AzureCompute
 from finops.connectors.compute_common import provider_of
@@ -59,12 +59,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         return self._send(200, resource)
 
     def _send(self, status: int, document: dict[str, Any]) -> None:
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, document)
 
     def do_GET(self) -> None:
         self._answer("GET")
