@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
 from finops.connectors.aws_common import aws_call, identity_check, session
-from finops.periods import billing_periods_back
+from finops.periods import billing_periods_back, month_so_far
 from finops.schema import COSTS
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class AwsCostExplorer:
         payer = aws_call("STS", aws.client("sts").get_caller_identity, "sts:GetCallerIdentity")["Account"]
         plans = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
-            start, end = _bounds(period, today)
+            start, end = month_so_far(period, today)
             rows = _period_rows(ce, start, end, settings.get("tag_key"), payer)
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
             plans.append(CostExplorerPeriod(period, f"cost-explorer:{payer}:{period}", digest, tuple(rows)))
@@ -80,13 +80,6 @@ class AwsCostExplorer:
 
 
 CONNECTOR = AwsCostExplorer()
-
-
-def _bounds(period: str, today: date) -> tuple[date, date]:
-    year, month = (int(part) for part in period.split("-"))
-    start = date(year, month, 1)
-    end = date(year + (month == 12), month % 12 + 1, 1)
-    return start, min(end, today + timedelta(days=1))
 
 
 def _period_rows(ce: Any, start: date, end: date, tag_key: str | None, payer: str) -> list[dict[str, str | None]]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
 from finops.errors import SourceError
-from finops.periods import billing_periods_back
+from finops.periods import billing_periods_back, month_so_far
 from finops.schema import COSTS
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class AzureCostQuery:
         client = _client(settings, self.credential, self.client_options)
         plans = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
-            start, end = _bounds(period, today)
+            start, end = month_so_far(period, today)
             rows = _period_rows(client, settings, start, end)
             digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
             plans.append(QueryPeriod(period, f"azure-query:{settings['scope']}:{period}", digest, tuple(rows)))
@@ -99,13 +99,6 @@ def _client(settings: dict[str, Any], credential: Any, client_options: dict[str,
         raise SourceError("the Azure query connector needs azure-mgmt-costmanagement", hint=hint) from e
     options = {"base_url": settings["endpoint"]} if settings.get("endpoint") else {}
     return CostManagementClient(credential or DefaultAzureCredential(), **options, **client_options)
-
-
-def _bounds(period: str, today: date) -> tuple[date, date]:
-    year, month = (int(part) for part in period.split("-"))
-    start = date(year, month, 1)
-    end = date(year + (month == 12), month % 12 + 1, 1)
-    return start, min(end, today + timedelta(days=1))
 
 
 def _period_rows(client: Any, settings: dict[str, Any], start: date, end: date) -> list[dict[str, str | None]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops.config import Option
 from finops.connectors.gcp_billing_export import TABLE, MonthExport, checked_table, client_for, run_query
-from finops.periods import billing_periods_back
+from finops.periods import billing_periods_back, month_bounds
 from finops.schema import COSTS
 
 if TYPE_CHECKING:
@@ -81,9 +81,7 @@ class GcpFocusView:
 
 
 def _params(period: str) -> list[tuple[str, str, str]]:
-    year, month = (int(p) for p in period.split("-"))
-    start = date(year, month, 1)
-    end = date(year + month // 12, month % 12 + 1, 1)
+    start, end = month_bounds(period)
     # Charges of a period can start a little before it (late usage billed into the month): a week of margin.
     return [("charge_from", "TIMESTAMP", f"{date.fromordinal(start.toordinal() - 7)} 00:00:00+00"),
             ("charge_to", "TIMESTAMP", f"{end} 00:00:00+00"),

@@ -89,6 +89,18 @@ def _before(period: Period) -> Period:
     return Period(start, period.start, f"{start:%Y-%m-%d} to {period.start - timedelta(days=1):%Y-%m-%d}")
 
 
+def month_bounds(period: str) -> tuple[date, date]:
+    """A billing period (YYYY-MM) as days [first, first of the next month)."""
+    year, month = (int(part) for part in period.split("-"))
+    return date(year, month, 1), date(year + (month == 12), month % 12 + 1, 1)
+
+
+def month_so_far(period: str, today: date) -> tuple[date, date]:
+    """A billing period's days up to and including today (an open month ends tomorrow, not at its end)."""
+    start, end = month_bounds(period)
+    return start, min(end, today + timedelta(days=1))
+
+
 def billing_periods_back(today: date, months: int) -> list[str]:
     """The billing periods (YYYY-MM) of the last `months` months up to today's, oldest first: the window a sync
     looks at, because providers restate closed months for weeks."""
