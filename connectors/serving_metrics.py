@@ -73,43 +73,37 @@ def _server(name: str) -> str | None:
     return None
 
 
+# A counter's sample name -> the snapshot fields it adds to, each with the divisor to its unit. A name also matches
+# with `_total` after it: prometheus_client writes a counter's sample so even where the page does not.
+FIELDS: dict[str, tuple[tuple[str, float], ...]] = {
+    "vllm:request_success_total": (("requests", 1),),  # finished reason `abort` also counts as failed, in _add
+    "vllm:prompt_tokens_total": (("input_tokens", 1),),
+    "vllm:generation_tokens_total": (("output_tokens", 1),),
+    "vllm:e2e_request_latency_seconds_sum": (("latency_sum_s", 1),),
+    "vllm:e2e_request_latency_seconds_count": (("latency_count", 1),),
+    "tgi_request_count": (("requests", 1),),
+    "tgi_request_failure": (("failed", 1),),
+    "tgi_request_input_length_sum": (("input_tokens", 1),),
+    "tgi_request_generated_tokens_sum": (("output_tokens", 1),),
+    "tgi_request_duration_sum": (("latency_sum_s", 1),),
+    "tgi_request_duration_count": (("latency_count", 1),),
+    "nv_inference_request_success": (("requests", 1),),
+    "nv_inference_request_failure": (("requests", 1), ("failed", 1)),
+    "nv_inference_request_duration_us": (("latency_sum_s", 1e6),),
+}
+BUCKETS = ("vllm:e2e_request_latency_seconds_bucket", "tgi_request_duration_bucket")  # latency histograms
+COUNTERS = (*FIELDS, *BUCKETS)  # what a Prometheus server is asked for
+
+
 def _add(snap: Snapshot, name: str, labels: dict[str, str], value: float) -> None:
-    if name == "vllm:request_success_total":
-        snap.requests += value
-        if labels.get("finished_reason") == "abort":
-            snap.failed += value
-    elif name in ("vllm:prompt_tokens_total", "tgi_request_input_length_sum"):
-        snap.input_tokens += value
-    elif name in ("vllm:generation_tokens_total", "tgi_request_generated_tokens_sum"):
-        snap.output_tokens += value
-    elif name in ("vllm:e2e_request_latency_seconds_bucket", "tgi_request_duration_bucket"):
+    if name in BUCKETS:
         le = float(labels["le"])
         snap.buckets[le] = snap.buckets.get(le, 0.0) + value
-    elif name in ("vllm:e2e_request_latency_seconds_sum", "tgi_request_duration_sum"):
-        snap.latency_sum_s += value
-    elif name in ("vllm:e2e_request_latency_seconds_count", "tgi_request_duration_count"):
-        snap.latency_count += value
-    elif name in ("tgi_request_count", "tgi_request_count_total"):
-        snap.requests += value
-    elif name in ("tgi_request_failure", "tgi_request_failure_total"):
+        return
+    for field_name, divisor in FIELDS.get(name) or FIELDS.get(name.removesuffix("_total"), ()):
+        setattr(snap, field_name, getattr(snap, field_name) + value / divisor)
+    if name == "vllm:request_success_total" and labels.get("finished_reason") == "abort":
         snap.failed += value
-    elif name in ("nv_inference_request_success", "nv_inference_request_success_total"):
-        snap.requests += value
-    elif name in ("nv_inference_request_failure", "nv_inference_request_failure_total"):
-        snap.requests += value
-        snap.failed += value
-    elif name in ("nv_inference_request_duration_us", "nv_inference_request_duration_us_total"):
-        snap.latency_sum_s += value / 1e6
-
-
-COUNTERS = (
-    "vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-    "vllm:e2e_request_latency_seconds_bucket", "vllm:e2e_request_latency_seconds_sum",
-    "vllm:e2e_request_latency_seconds_count", "tgi_request_count", "tgi_request_failure",
-    "tgi_request_input_length_sum", "tgi_request_generated_tokens_sum", "tgi_request_duration_bucket",
-    "tgi_request_duration_sum", "tgi_request_duration_count", "nv_inference_request_success",
-    "nv_inference_request_failure", "nv_inference_request_duration_us",
-)  # fmt: skip
 
 
 def snapshots_from_prometheus(
