@@ -29,11 +29,13 @@ from finops.allocation_policy import AllocationPolicy, parse_policy
 from finops.budget_config import BudgetSettings, parse_budgets
 from finops.errors import UsageError, did_you_mean
 from finops.shutdown_policy import ShutdownPolicy, parse_shutdown
+from finops.spark_settings import SparkSettings, parse_spark
 
 if TYPE_CHECKING:
     from finops.usage_ingest import Target
 
 ENV_CONFIG = "FINOPS_CONFIG"
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Config:
     inference_targets: tuple[Target, ...] = ()  # [[inference.targets]]: /metrics pages `finops usage scrape` reads
     budgets: BudgetSettings = field(default_factory=BudgetSettings)  # [budgets.NAME]: `finops budget check`
     shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)  # [shutdown]: the rails of `shutdown apply`
+    rules_engine: str = "duckdb"  # [rules] engine: where the rules' heavy tier runs
+    spark: SparkSettings = field(default_factory=SparkSettings)  # [rules.spark]: master, tables, conf
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -124,8 +128,11 @@ def load_config(flag: Path | None = None) -> Config:
         if not isinstance(instance, str):
             raise UsageError(f"{path}: gpu.hosts.{host} must be an instance id (a string)")
     rules = data.get("rules", {})
-    _only(rules, {"folder"}, path, "rules.")
+    _only(rules, {"folder", "engine", "spark"}, path, "rules.")
     folder = _typed(rules, "folder", str, path, "rules.")
+    engine = _typed(rules, "engine", str, path, "rules.") or "duckdb"
+    if engine not in ENGINES:
+        raise UsageError(f"{path}: rules.engine {engine!r}", hint=did_you_mean(engine, ENGINES))
     rules_folder = (path.parent / Path(folder).expanduser()) if folder else None
     origins = {"store.db": str(path)} if db else {}
     return Config(path=path, db=db, sources=tuple(sources), gpu_hosts=dict(hosts), rules_folder=rules_folder,
@@ -133,7 +140,8 @@ def load_config(flag: Path | None = None) -> Config:
                   allocation=parse_policy(data.get("allocation"), path),
                   inference_targets=_targets(data.get("inference", {}), path),
                   budgets=parse_budgets(data.get("budgets"), path),
-                  shutdown=parse_shutdown(data.get("shutdown"), path))  # fmt: skip
+                  shutdown=parse_shutdown(data.get("shutdown"), path), rules_engine=engine,
+                  spark=parse_spark(rules.get("spark"), path))  # fmt: skip
 
 
 def _targets(table: dict[str, Any], path: Path) -> tuple[Target, ...]:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from finops.errors import UsageError
 from finops.periods import Period, resolve_period
 from finops.report import data_as_of
-from finops.rules_engine import SEVERITIES, Finding, load_rules, run_rules, select
+from finops.rules_engine import SEVERITIES, Finding, evaluate_rules, load_rules, record, select
 from finops.store import open_store
+
+if TYPE_CHECKING:
+    from finops.rule_tiers import HeavyEngine
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
 
 
 def run_findings(
-    db: Path, folder: Path | None, ids: list[str], period: str, as_of: str | None, params: list[str]
+    db: Path,
+    folder: Path | None,
+    ids: list[str],
+    period: str,
+    as_of: str | None,
+    params: list[str],
+    engine: HeavyEngine | None = None,
 ) -> FindingsResult:
+    """Run the rules on the store's DuckDB, or with their heavy tier on `engine`; store what they find."""
     rules = select(load_rules(folder), ids)
     overrides = parse_overrides(params)
     for rule_id in overrides:
@@ -45,6 +56,11 @@ def run_findings(
     with open_store(db, read_only=True) as store:
         day = data_as_of(store, as_of)
     current, _ = resolve_period(period, day)
-    with open_store(db) as store:  # findings are stored: this is a write
-        findings = run_rules(store, rules, current.start, current.end, overrides)
+    if engine is None:
+        with open_store(db, read_only=True) as store:
+            findings = evaluate_rules(store, rules, current.start, current.end, overrides)
+    else:
+        findings = evaluate_rules(engine, rules, current.start, current.end, overrides)
+    with open_store(db) as store:  # findings are stored: a short write, after the reading is done
+        findings = record(store, findings)
     return FindingsResult(current, tuple(findings))

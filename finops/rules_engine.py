@@ -15,6 +15,18 @@
 The query gets `$period_start` and `$period_end` (UTC timestamps) and every parameter by name, always as bound
 values, never as text. It returns one row per finding with the columns subject, amount, currency, message and
 evidence (a JSON object).
+
+A rule may split its work in two tiers, so that it can run where the data lives (`--engine spark`):
+
+    lookback = "history_days"          # an int parameter: the heavy tier reads from $scan_start, this many days
+                                       # before the period (without it, $scan_start is $period_start)
+    [heavy.daily]                      # a heavy-tier query: its result is the table `daily` in `sql`
+    sql = "SELECT ... FROM costs WHERE ... GROUP BY ..."
+
+The heavy tier (filters, date truncation, group-bys and sums over raw line items and telemetry) runs on the chosen
+engine in a portable subset of SQL (finops.rules_sql); `sql`, the statistical tier (medians, MADs, windows,
+messages), runs in local DuckDB over the heavy tier's results only. A rule without `[heavy]` runs in one piece on
+the store.
 """
 
 from __future__ import annotations
@@ -23,14 +35,17 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finops.errors import UsageError, did_you_mean
-from finops.store import QueryError, Store
+from finops.store import Store
+
+if TYPE_CHECKING:
+    from finops.rule_tiers import HeavyEngine
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
@@ -46,6 +61,12 @@ class Param:
 
 
 @dataclass(frozen=True)
+class HeavyQuery:
+    name: str  # the table its result becomes in the statistical tier
+    sql: str
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     name: str
@@ -55,6 +76,8 @@ class Rule:
     sql: str
     params: tuple[Param, ...]
     origin: str  # the file it came from
+    heavy: tuple[HeavyQuery, ...] = ()  # empty: one query over the store, DuckDB only
+    lookback: str | None = None  # the int parameter saying how many days before the period the heavy tier reads
 
 
 @dataclass(frozen=True)
@@ -83,7 +106,7 @@ def load_rule(text: str, origin: str) -> Rule:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{origin}: not valid TOML: {e}") from e
-    allowed = {"id", "name", "severity", "summary", "description", "sql", "params"}
+    allowed = {"id", "name", "severity", "summary", "description", "sql", "params", "heavy", "lookback"}
     for key in data:
         if key not in allowed:
             raise UsageError(f"{origin}: unknown key {key!r}", hint=did_you_mean(key, sorted(allowed)))
@@ -99,8 +122,24 @@ def load_rule(text: str, origin: str) -> Rule:
             raise UsageError(f"{origin}: params.{name}.type must be one of {', '.join(TYPES)}")
         default = _typed(spec.get("default"), kind, f"{origin}: params.{name}.default")
         params.append(Param(name, kind, default, str(spec.get("help", ""))))
+    lookback = data.get("lookback")
+    if lookback is not None and lookback not in {p.name for p in params if p.kind == "int"}:
+        raise UsageError(f"{origin}: lookback {lookback!r} must name an int parameter of the rule")
     return Rule(data["id"], data["name"], data["severity"], data["summary"].strip(), data["description"].strip(),
-                data["sql"], tuple(params), origin)  # fmt: skip
+                data["sql"], tuple(params), origin, _heavy(data.get("heavy", {}), origin), lookback)  # fmt: skip
+
+
+def _heavy(table: Any, origin: str) -> tuple[HeavyQuery, ...]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{origin}: heavy must be a table of queries ([heavy.NAME] with sql = ...)")
+    queries = []
+    for name, spec in table.items():
+        if not name.isidentifier() or name in ("costs", "gpu_samples", "usage_metrics"):
+            raise UsageError(f"{origin}: heavy.{name}: the name must be an identifier, not a store table's")
+        if not isinstance(spec, dict) or set(spec) != {"sql"} or not str(spec["sql"]).strip():
+            raise UsageError(f"{origin}: heavy.{name} must hold exactly one key, sql, with a query")
+        queries.append(HeavyQuery(name, spec["sql"]))
+    return tuple(queries)
 
 
 def load_rules(folder: Path | None = None) -> list[Rule]:
@@ -144,15 +183,19 @@ def parameters(rule: Rule, overrides: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def run_rule(store: Store, rule: Rule, start: date, end: date, overrides: dict[str, str]) -> list[Finding]:
-    """Run one rule over [start, end) and return its findings (not yet stored)."""
+def run_rule(
+    engine: Store | HeavyEngine, rule: Rule, start: date, end: date, overrides: dict[str, str]
+) -> list[Finding]:
+    """Run one rule over [start, end) and return its findings (not yet stored). `engine` is the store itself (all
+    on DuckDB) or another engine for the heavy tier."""
+    from finops.rule_tiers import DuckDBEngine, run_tiers
+
     params = parameters(rule, overrides)
-    bound = {**params, "period_start": datetime.combine(start, time.min, UTC),
-             "period_end": datetime.combine(end, time.min, UTC)}  # fmt: skip
-    try:
-        names, rows = store.fetch_named(rule.sql, bound)
-    except QueryError as e:
-        raise UsageError(f"rule {rule.id} ({rule.origin}): its query failed: {e}") from e
+    period_start = datetime.combine(start, time.min, UTC)
+    lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
+    bound = {**params, "period_start": period_start, "period_end": datetime.combine(end, time.min, UTC),
+             "scan_start": period_start - lookback}  # fmt: skip
+    names, rows = run_tiers(DuckDBEngine(engine) if isinstance(engine, Store) else engine, rule, bound)
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise UsageError(f"rule {rule.id} ({rule.origin}): the query returns no column(s) {', '.join(missing)}")
@@ -171,11 +214,14 @@ def run_rule(store: Store, rule: Rule, start: date, end: date, overrides: dict[s
     return sorted(findings, key=lambda f: (-(f.amount or 0), f.subject))
 
 
-def run_rules(
-    store: Store, rules: list[Rule], start: date, end: date, overrides: dict[str, dict[str, str]]
+def evaluate_rules(
+    engine: Store | HeavyEngine, rules: list[Rule], start: date, end: date, overrides: dict[str, dict[str, str]]
 ) -> list[Finding]:
-    """Run rules, store their findings (by fingerprint) and mark which are new since earlier runs."""
-    findings = [f for rule in rules for f in run_rule(store, rule, start, end, overrides.get(rule.id, {}))]
+    return [f for rule in rules for f in run_rule(engine, rule, start, end, overrides.get(rule.id, {}))]
+
+
+def record(store: Store, findings: list[Finding]) -> list[Finding]:
+    """Store findings (by fingerprint) and mark which are new since earlier runs."""
     new = store.record_findings([_row(f) for f in findings]) if findings else []
     return [Finding(**{**f.__dict__, "new": is_new}) for f, is_new in zip(findings, new, strict=True)]
 

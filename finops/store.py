@@ -115,19 +115,20 @@ class Store:
             raise
         return [row["fingerprint"] not in seen for row in rows]
 
-    def copy_to(self, query: str, folder: Path, fmt: str, *, partition_by: str) -> None:
-        """Write a query's result to files with DuckDB's COPY, streaming, one folder per partition value. The query
-        is built by finops from its own column names; the folder is passed as a value."""
+    def copy_to(self, query: str, target: Path, fmt: str, *, partition_by: str | None) -> None:
+        """Write a query's result with DuckDB's COPY, streaming: one folder per partition value under `target`, or
+        (partition_by None) the one file `target`, written even when there are no rows. The query is built by
+        finops from its own column names; the target is passed as a value."""
         if fmt not in ("parquet", "csv"):
             raise ValueError(fmt)
         options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
-        if not re.fullmatch(r"[a-z_]+", partition_by):
-            raise ValueError(partition_by)
+        if partition_by is not None:
+            if not re.fullmatch(r"[a-z_]+", partition_by):
+                raise ValueError(partition_by)
+            options += f", PARTITION_BY ({partition_by}), FILENAME_PATTERN 'part-{{i}}'"
         # COPY takes its target only as a literal (no parameter, no variable): the one value quoted here, escaped.
-        target = "'" + str(folder).replace("'", "''") + "'"
-        self.con.execute(
-            f"COPY ({query}) TO {target} ({options}, PARTITION_BY ({partition_by}), FILENAME_PATTERN 'part-{{i}}')"
-        )
+        quoted = "'" + str(target).replace("'", "''") + "'"
+        self.con.execute(f"COPY ({query}) TO {quoted} ({options})")
 
     def record_shutdown(self, rows: list[dict[str, Any]]) -> None:
         """Append decisions to the shutdown audit log, in one transaction."""
@@ -150,8 +151,14 @@ class Store:
             "UPDATE findings SET notified_at = ? WHERE fingerprint IN (SELECT unnest(?))", [when, fingerprints]
         )
 
-    def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+    def fetch_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """A query's result as Arrow; errors become QueryError (the query may have been written elsewhere)."""
+        import duckdb
+
+        try:
+            return self.con.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as e:
+            raise QueryError(str(e)) from e
 
     def meta(self, key: str) -> str | None:
         rows = self.fetch("SELECT value FROM finops_meta WHERE key = ?", [key])

@@ -19,6 +19,11 @@ rules_app = typer.Typer(help="Rules: what costs money for no return, as findings
 app.add_typer(rules_app, name="rules")
 
 
+class Engine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 class Severity(StrEnum):
     info = "info"
     low = "low"
@@ -48,10 +53,20 @@ def rules_run(
     output_format: Annotated[
         FindingsFormat, typer.Option("--format", "-f", help="table or json.")
     ] = FindingsFormat.table,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(help="Where the rules' heavy tier runs: duckdb (the store) or spark. Default: [rules] engine."),
+    ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="local[*], spark://HOST:7077 or sc://HOST:15002 (Spark Connect). Default: [rules.spark]."),
+    ] = None,
 ) -> None:
     """Run rules over a period, store their findings, and show them (new ones marked).
 
-    Exit code 1 when --fail-on is given and a finding reaches it: for CI and cron.
+    With --engine spark, each rule's heavy tier (filters and sums over raw line items and telemetry) runs on Spark,
+    over the tables named in [rules.spark] (in local mode, by default, this store's own tables), and the rest in
+    local DuckDB. Exit code 1 when --fail-on is given and a finding reaches it: for CI and cron.
     """
     from finops.config import load_config
     from finops.findings import run_findings
@@ -60,7 +75,18 @@ def rules_run(
 
     config = load_config(_State.config)
     select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before any database is opened
-    result = run_findings(_report_db(db, demo=False), config.rules_folder, rule_ids or [], period, as_of, param or [])
+    path = _report_db(db, demo=False)
+    run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
+    if (engine or config.rules_engine) == "spark":
+        from finops.spark_engine import spark_engine
+        from finops.ui.console import err_console
+
+        settings = config.spark.with_master(spark_master) if spark_master else config.spark
+        status = err_console().status(f"Spark ({settings.shown_master}): running the rules' heavy tier ...")
+        with status, spark_engine(settings, path) as spark:
+            result = run_findings(path, *run, engine=spark)
+    else:
+        result = run_findings(path, *run)
     render_findings(result, output_format.value)
     if fail_on is not None and result.worst_at_least(fail_on.value):
         raise typer.Exit(int(ExitCode.FINDINGS))

@@ -1,0 +1,173 @@
+"""Rules' heavy tier on Spark: local mode, a standalone `spark://` master, or Spark Connect (`sc://`, the thin
+client, which is how Databricks and EMR are reached).
+
+The tables the heavy tier reads (`costs`, `gpu_samples`, `usage_metrics`) are views over parquet folders or
+catalog tables named in finops.toml:
+
+    [rules.spark]
+    master = "sc://dbc-1234.cloud.databricks.com:443/;token=...;x-databricks-cluster-id=..."
+    tables = { costs = "main.finops.focus_costs", gpu_samples = "s3://bucket/finops/gpu_samples/" }
+    conf = { "spark.sql.shuffle.partitions" = "64" }
+
+A FOCUS file has timestamps as ISO text and Tags as JSON text: the views turn both back into timestamps and a
+map, so the same heavy-tier SQL reads the store's tables, `finops export focus` output and a provider's FOCUS
+table alike. In local mode with no tables named, finops writes the store's tables to a temporary folder first
+(costs through `finops export focus`): the path the test suite uses to hold Spark's findings to DuckDB's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finops.errors import SourceError, UsageError
+from finops.rules_sql import parse_heavy, placeholders, transpile
+from finops.schema import TIMESTAMP
+from finops.spark_settings import TABLES, SparkSettings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from finops.rules_engine import HeavyQuery, Rule
+
+# Spark's own default is 200 shuffle partitions: right for a cluster, pure overhead for a laptop's local mode.
+LOCAL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+# A local JVM's log goes to the terminal: only its errors, unless the user has a Spark configuration of their own.
+QUIET_LOG4J = """rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = spark: %p %c{1}: %m%n%ex
+"""
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def fetch(self, rule: Rule, query: HeavyQuery, params: dict[str, Any]) -> pa.Table:
+        where = f"rule {rule.id} ({rule.origin}) heavy.{query.name}"
+        tree = parse_heavy(query.sql, where)
+        sql = transpile(tree, "spark")
+        args = {name: params[name] for name in placeholders(tree)}
+        try:
+            return self.session.sql(sql, args=args).toArrow()
+        except Exception as e:  # Spark's errors come from the JVM or the Connect server, in many classes
+            raise SourceError(
+                f"{where}: Spark refused the query: {_first_line(e)}", hint=f"the query ran was:\n{sql}"
+            ) from e
+
+
+@contextmanager
+def spark_engine(settings: SparkSettings, db: Path) -> Iterator[SparkEngine]:
+    """A Spark session with the rule tables as views; stopped (and any staged files removed) on exit."""
+    staging = Path(tempfile.mkdtemp(prefix="finops-spark-")) if settings.is_local else None
+    try:
+        session = _session(settings, staging)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        for name, table in TABLES.items():
+            source = settings.tables.get(name)
+            if source is None:
+                if staging is None:
+                    raise UsageError(
+                        f"rules.spark.tables.{name} is not set, and the cluster cannot read this machine's store",
+                        hint="name a table or a parquet folder the cluster can read (e.g. `finops export focus`)",
+                    )
+                source = str(_stage(db, name, staging))
+            _register(session, name, source, table)
+        yield SparkEngine(session)
+    finally:
+        session.stop()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _session(settings: SparkSettings, scratch: Path | None) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise UsageError("the spark engine needs pyspark", hint="pip install 'finops[spark]'") from e
+    if not settings.master.startswith("sc://") and shutil.which("java") is None:
+        raise UsageError(f"Spark master {settings.master} needs Java 17 or newer", hint="install a JDK, or use sc://")
+    if scratch is not None and "SPARK_CONF_DIR" not in os.environ:
+        (scratch / "conf").mkdir()
+        (scratch / "conf" / "log4j2.properties").write_text(QUIET_LOG4J, encoding="utf-8")
+        os.environ["SPARK_CONF_DIR"] = str(scratch / "conf")  # read when the JVM starts, just below
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: no "hostname resolves to loopback"
+    builder = SparkSession.builder.appName("finops-rules")
+    builder = (
+        builder.remote(settings.master) if settings.master.startswith("sc://") else builder.master(settings.master)
+    )
+    conf = {**(LOCAL_DEFAULTS if settings.is_local else {}), **settings.conf}
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:
+        raise SourceError(f"could not start a Spark session on {settings.shown_master}: {_first_line(e)}") from e
+    # Day boundaries are UTC's, as in the store; set per session so a cluster's own default cannot move them.
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    if settings.is_local:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _stage(db: Path, name: str, folder: Path) -> Path:
+    """This store's table as parquet for local Spark: costs as FOCUS (the export), the others as they are."""
+    from finops.focus_export import export_focus
+    from finops.store import open_store
+
+    target = folder / name
+    with open_store(db, read_only=True) as store:
+        empty = not store.fetch(f"SELECT count(*) FROM {name}")[0][0]  # noqa: S608  (a name from finops.schema)
+        if name != "costs" or empty:
+            target.mkdir()
+            # An empty table still gets a file, so Spark knows its columns.
+            store.copy_to(f"SELECT * FROM {name}", target / "part-0.parquet", "parquet", partition_by=None)  # noqa: S608
+            return target
+    export_focus(db, target)
+    return target
+
+
+def _register(session: Any, name: str, source: str, table: Any) -> None:
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import MapType, StringType
+
+    looks_like_path = "/" in source or "\\" in source or source.endswith(".parquet")
+    try:
+        frame = session.read.parquet(source) if looks_like_path else session.table(source)
+        timestamps = {column for column, kind in table.columns if kind == TIMESTAMP}
+        columns = []
+        for spec in frame.schema.fields:
+            column = F.col(f"`{spec.name}`")
+            if isinstance(spec.dataType, StringType) and spec.name in timestamps:
+                column = column.cast("timestamp")  # FOCUS files carry times as ISO 8601 text
+            elif isinstance(spec.dataType, StringType) and spec.name == "Tags":
+                column = F.from_json(column, MapType(StringType(), StringType()))  # FOCUS Tags: a JSON object
+            columns.append(column.alias(spec.name))
+        frame.select(*columns).createOrReplaceTempView(name)
+    except Exception as e:
+        raise SourceError(f"Spark could not read {name} from {source}: {_first_line(e)}",
+                          hint=f"check rules.spark.tables.{name} in finops.toml") from e  # fmt: skip
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
