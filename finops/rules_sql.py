@@ -33,6 +33,7 @@ FORBIDDEN = {
     "any_value": "any_value picks a different row on each engine: use min or max",
     "arbitrary": "arbitrary picks a different row on each engine: use min or max",
     "len": "len() on a list becomes a string length in other dialects",
+    "length": "len()/length() on a list becomes a string length in other dialects",
     "list": "lists belong to the statistical tier",
     "struct_pack": "structs lose their field names in Trino",
 }

@@ -18,6 +18,7 @@ table alike. In local mode with no tables named, finops writes the store's table
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -73,60 +74,77 @@ class SparkEngine:
 
 @contextmanager
 def spark_engine(settings: SparkSettings, db: Path) -> Iterator[SparkEngine]:
-    """A Spark session with the rule tables as views; stopped (and any staged files removed) on exit."""
-    staging = Path(tempfile.mkdtemp(prefix="finops-spark-")) if settings.is_local else None
-    try:
-        session = _session(settings, staging)
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        for name, table in TABLES.items():
-            source = settings.tables.get(name)
-            if source is None:
-                if staging is None:
-                    raise UsageError(
-                        f"rules.spark.tables.{name} is not set, and the cluster cannot read this machine's store",
-                        hint="name a table or a parquet folder the cluster can read (e.g. `finops export focus`)",
-                    )
-                source = str(_stage(db, name, staging))
-            _register(session, name, source, table)
-        yield SparkEngine(session)
-    finally:
-        session.stop()
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+    """A Spark session with the rule tables as views; stopped on exit if finops started it (a session already
+    running in this process, as in a notebook, is used and left running), staged files removed."""
+    unnamed = [name for name in TABLES if name not in settings.tables]
+    if unnamed and not settings.is_local:
+        raise UsageError(
+            f"rules.spark.tables.{unnamed[0]} is not set, and a cluster cannot read this machine's store",
+            hint="name a table or a parquet folder the cluster can read (e.g. from `finops export focus`)",
+        )
+    with tempfile.TemporaryDirectory(prefix="finops-spark-") as scratch:
+        session, owned = _session(settings, Path(scratch))
+        try:
+            register_tables(session, settings, db, Path(scratch))
+            yield SparkEngine(session)
+        finally:
+            if owned:
+                session.stop()
 
 
-def _session(settings: SparkSettings, scratch: Path | None) -> Any:
+def register_tables(session: Any, settings: SparkSettings, db: Path, scratch: Path) -> None:
+    """The views `costs`, `gpu_samples` and `usage_metrics`: over the tables named in settings, or (local mode
+    only) over this store's tables, written as parquet under `scratch`."""
+    staging = Path(tempfile.mkdtemp(dir=scratch, prefix="tables-"))
+    for name, table in TABLES.items():
+        source = settings.tables.get(name)
+        if source is None:  # local mode (checked by spark_engine): this store's own table
+            source = str(_stage(db, name, staging))
+        _register(session, name, source, table)
+
+
+def _session(settings: SparkSettings, scratch: Path) -> tuple[Any, bool]:
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise UsageError("the spark engine needs pyspark", hint="pip install 'finops[spark]'") from e
-    if not settings.master.startswith("sc://") and shutil.which("java") is None:
-        raise UsageError(f"Spark master {settings.master} needs Java 17 or newer", hint="install a JDK, or use sc://")
-    if scratch is not None and "SPARK_CONF_DIR" not in os.environ:
+    remote = settings.master.startswith("sc://")
+    if not remote:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.conf.set("spark.sql.session.timeZone", "UTC")
+            return active, False
+        if shutil.which("java") is None:
+            raise UsageError(
+                f"Spark master {settings.master} needs Java 17 or newer", hint="install a JDK, or use sc://"
+            )
+    saved = {k: os.environ.get(k) for k in ("SPARK_CONF_DIR", "SPARK_LOCAL_IP")}
+    if settings.is_local and saved["SPARK_CONF_DIR"] is None:
         (scratch / "conf").mkdir()
         (scratch / "conf" / "log4j2.properties").write_text(QUIET_LOG4J, encoding="utf-8")
-        os.environ["SPARK_CONF_DIR"] = str(scratch / "conf")  # read when the JVM starts, just below
+        os.environ["SPARK_CONF_DIR"] = str(scratch / "conf")  # read when the JVM starts, in getOrCreate below
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: no "hostname resolves to loopback"
     builder = SparkSession.builder.appName("finops-rules")
-    builder = (
-        builder.remote(settings.master) if settings.master.startswith("sc://") else builder.master(settings.master)
-    )
+    builder = builder.remote(settings.master) if remote else builder.master(settings.master)
     conf = {**(LOCAL_DEFAULTS if settings.is_local else {}), **settings.conf}
-    for key, value in conf.items():
-        builder = builder.config(key, value)
+    for key, setting in conf.items():
+        builder = builder.config(key, setting)
     try:
         session = builder.getOrCreate()
     except Exception as e:
-        raise SourceError(f"could not start a Spark session on {settings.shown_master}: {_first_line(e)}") from e
+        reason = _first_line(e).replace(settings.master, settings.shown_master)
+        raise SourceError(f"could not start a Spark session on {settings.shown_master}: {_redact(reason)}") from e
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
     # Day boundaries are UTC's, as in the store; set per session so a cluster's own default cannot move them.
     session.conf.set("spark.sql.session.timeZone", "UTC")
     if settings.is_local:
         session.sparkContext.setLogLevel("ERROR")
-    return session
+    return session, True
 
 
 def _stage(db: Path, name: str, folder: Path) -> Path:
@@ -170,4 +188,9 @@ def _register(session: Any, name: str, source: str, table: Any) -> None:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return _redact(text.splitlines()[0]) if text else type(error).__name__
+
+
+def _redact(text: str) -> str:
+    """Spark Connect URLs carry tokens as `;token=...`: an error that quotes the URL must not print it."""
+    return re.sub(r"(?i)(token|password|secret)=[^;'\"\s]*", r"\1=***", text)

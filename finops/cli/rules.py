@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from finops.errors import ExitCode
+from finops.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     pass
@@ -74,10 +74,16 @@ def rules_run(
     from finops.ui.findings import render_findings
 
     config = load_config(_State.config)
-    select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before any database is opened
+    chosen = select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before anything opens
     path = _report_db(db, demo=False)
     run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
     if (engine or config.rules_engine) == "spark":
+        one_piece = [f"{r.id} ({r.origin})" for r in chosen if not r.heavy]
+        if one_piece:
+            raise UsageError(
+                f"rules without a heavy tier can only run on the duckdb engine: {', '.join(one_piece)}",
+                hint="name the rules to run on Spark, or split these into [heavy.NAME] queries and sql",
+            )
         from finops.spark_engine import spark_engine
         from finops.ui.console import err_console
 
