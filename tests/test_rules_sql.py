@@ -81,3 +81,23 @@ def test_a_rule_file_with_a_bad_heavy_tier_or_lookback_names_the_key(tmp_path: P
         load_rule(base + '[heavy.q]\nquery = "SELECT 1"\n', "u.toml")
     rule = load_rule(base + '[heavy.q]\nsql = "SELECT 1 AS one"\n', "u.toml")
     assert [q.name for q in rule.heavy] == ["q"]
+
+
+def test_rules_sql_prints_every_heavy_query_ready_for_athena(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("rules", "sql", "--dialect", "athena", "--start", "2026-10-31", "--param", "ANO001.history_days=28")
+    assert result.code == 0, result.err
+    statements = [s for s in result.out.split(";\n") if s.strip()]
+    assert len(statements) == len(HEAVY)
+    for statement in statements:
+        tree = sqlglot.parse_one(statement, read="athena")
+        assert not list(tree.find_all(sqlglot.exp.Placeholder))
+    anomaly = next(s for s in statements if "heavy.daily_cost" in s)
+    assert "CAST('2026-10-03 00:00:00' AS TIMESTAMP)" in anomaly  # 28 days of history before the period
+    assert "CAST('2026-11-01 00:00:00' AS TIMESTAMP)" in anomaly  # the period ends on the 1st of the next month
+
+
+def test_rules_sql_bad_input_exits_2_with_a_hint(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("rules", "sql", "--start", "2026-11-05", "--end", "2026-11-01").code == 2
+    bad_date = cli("rules", "sql", "--start", "2026-13-01")
+    assert bad_date.code == 2 and "YYYY-MM-DD" in bad_date.err
+    assert cli("rules", "sql", "--dialect", "oracle").code == 2

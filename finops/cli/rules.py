@@ -98,6 +98,38 @@ def rules_run(
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
+class Dialect(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+    databricks = "databricks"
+    bigquery = "bigquery"
+    athena = "athena"
+    trino = "trino"
+
+
+@rules_app.command("sql")
+def rules_sql(
+    rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids or names (default: all).")] = None,
+    dialect: Annotated[Dialect, typer.Option(help="The SQL dialect to write the heavy tier in.")] = Dialect.spark,
+    start: Annotated[str, typer.Option(help="First day of the period (YYYY-MM-DD), written in as a value.")] = "",
+    end: Annotated[str, typer.Option(help="Day after the period (YYYY-MM-DD). Default: the 1st of the month after --start.")] = "",
+    param: Annotated[list[str] | None, typer.Option("--param", help="RULE.KEY=VALUE, e.g. GPU001.idle_pct=10.")] = None,
+) -> None:
+    """Print each rule's heavy-tier SQL in another dialect, for an engine finops does not drive itself.
+
+    Without --start the parameters stay parameters, in the dialect's own form (:name for Spark, @name for
+    BigQuery); with it, they are written in as typed literals, ready to paste into a console (Athena has no named
+    parameters). The tables it reads are costs, gpu_samples and usage_metrics: see docs/engines.md.
+    """
+    from finops.config import load_config
+    from finops.rules_engine import load_rules, select
+    from finops.rules_print import print_heavy_sql
+
+    config = load_config(_State.config)
+    chosen = select(load_rules(config.rules_folder), rule_ids or [])
+    print_heavy_sql(chosen, dialect.value, start, end, param or [])
+
+
 @app.command()
 def alerts(db: DbOption = None) -> None:
     """Send findings that are new, or due again, to the sinks in finops.toml (\\[alerts.sinks.NAME]).
