@@ -125,14 +125,16 @@ def _session(settings: SparkSettings, scratch: Path) -> tuple[Any, bool]:
         os.environ["SPARK_CONF_DIR"] = str(scratch / "conf")  # read when the JVM starts, in getOrCreate below
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: no "hostname resolves to loopback"
     builder = SparkSession.builder.appName("finops-rules")
-    builder = builder.remote(settings.master) if remote else builder.master(settings.master)
+    # ${VAR} in the master is read from the environment now (a token stays out of finops.toml and out of output)
+    master = os.path.expandvars(settings.master)
+    builder = builder.remote(master) if remote else builder.master(master)
     conf = {**(LOCAL_DEFAULTS if settings.is_local else {}), **settings.conf}
     for key, setting in conf.items():
         builder = builder.config(key, setting)
     try:
         session = builder.getOrCreate()
     except Exception as e:
-        reason = _first_line(e).replace(settings.master, settings.shown_master)
+        reason = _first_line(e).replace(master, settings.shown_master)
         raise SourceError(f"could not start a Spark session on {settings.shown_master}: {_redact(reason)}") from e
     finally:
         for key, previous in saved.items():

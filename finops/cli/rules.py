@@ -112,7 +112,9 @@ def rules_sql(
     rule_ids: Annotated[list[str] | None, typer.Argument(help="Rule ids or names (default: all).")] = None,
     dialect: Annotated[Dialect, typer.Option(help="The SQL dialect to write the heavy tier in.")] = Dialect.spark,
     start: Annotated[str, typer.Option(help="First day of the period (YYYY-MM-DD), written in as a value.")] = "",
-    end: Annotated[str, typer.Option(help="Day after the period (YYYY-MM-DD). Default: the 1st of the month after --start.")] = "",
+    end: Annotated[
+        str, typer.Option(help="Day after the period (YYYY-MM-DD). Default: the 1st of the month after --start.")
+    ] = "",
     param: Annotated[list[str] | None, typer.Option("--param", help="RULE.KEY=VALUE, e.g. GPU001.idle_pct=10.")] = None,
 ) -> None:
     """Print each rule's heavy-tier SQL in another dialect, for an engine finops does not drive itself.
