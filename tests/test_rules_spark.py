@@ -178,7 +178,7 @@ def test_spark_connect_over_named_parquet_tables_matches_duckdb(
             store.copy_to(f"SELECT * FROM {name}", lake / name / "part-0.parquet", "parquet", partition_by=None)
     config = tmp_path / "finops.toml"
     config.write_text(
-        f'[rules]\nengine = "spark"\n[rules.spark]\nmaster = "{connect_server}"\n'
+        '[rules]\nengine = "spark"\n[rules.spark]\nmaster = "sc://127.0.0.1:${FINOPS_TEST_CONNECT_PORT}"\n'
         f'tables = {{ costs = "{lake / "costs"}", gpu_samples = "{lake / "gpu_samples"}", '
         f'usage_metrics = "{lake / "usage_metrics"}" }}\n'
     )
@@ -186,7 +186,9 @@ def test_spark_connect_over_named_parquet_tables_matches_duckdb(
     on_duckdb = cli("--config", config, *args, "--engine", "duckdb")
     # A process holds either a classic Spark session or a Connect one, never both: the installed command, alone.
     finops = Path(sys.executable).parent / "finops"
-    on_spark = subprocess.run([finops, "--config", config, *args], capture_output=True, text=True, timeout=300)
+    port = connect_server.rsplit(":", 1)[1]  # from the environment, as a token would be: ${VAR} in the master
+    on_spark = subprocess.run([finops, "--config", config, *args], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "FINOPS_TEST_CONNECT_PORT": port})  # fmt: skip
     assert on_duckdb.code == on_spark.returncode == 0, on_spark.stderr
     first, second = json.loads(on_duckdb.out)["findings"], json.loads(on_spark.stdout)["findings"]
     assert first
