@@ -24,7 +24,9 @@ def print_rules(rules: list[Rule], *, docs: bool) -> None:
             console.print(escape(rule.description))
             for p in rule.params:
                 console.print(f"  [cyan]{p.name}[/] ({p.kind}, default {p.default!r}): {escape(p.help)}")
-            console.print(f"  [dim]from {escape(rule.origin)}[/]\n")
+            tiers = (f"two tiers (heavy: {', '.join(q.name for q in rule.heavy)}): runs on duckdb or spark"
+                     if rule.heavy else "one query: runs on duckdb only")  # fmt: skip
+            console.print(f"  [dim]{tiers}; from {escape(rule.origin)}[/]\n")
         return
     table = Table(box=None)
     for name in ("Id", "Name", "Severity", "What it finds", "Parameters"):
