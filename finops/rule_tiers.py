@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from finops.errors import UsageError
-from finops.store import QueryError, Store
+from finops.store import QueryError, Store, query_tables
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,16 +70,7 @@ def run_tiers(engine: HeavyEngine, rule: Rule, params: dict[str, Any]) -> tuple[
 def statistical_tier(
     rule: Rule, tables: dict[str, pa.Table], params: dict[str, Any]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    import duckdb
-
-    con = duckdb.connect(":memory:")
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        for name, table in tables.items():
-            con.register(name, table)
-        cursor = con.execute(rule.sql, used(rule.sql, params))
-        return [d[0] for d in cursor.description or []], cursor.fetchall()
-    except duckdb.Error as e:
+        return query_tables(rule.sql, tables, used(rule.sql, params))
+    except QueryError as e:
         raise UsageError(f"rule {rule.id} ({rule.origin}): its statistical tier failed: {e}") from e
-    finally:
-        con.close()

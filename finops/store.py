@@ -293,6 +293,26 @@ class Store:
         return tuple(changes)
 
 
+def query_tables(
+    sql: str, tables: dict[str, pa.Table], params: dict[str, Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a query over Arrow tables alone, in a private in-memory DuckDB (never the store): the statistical tier
+    of a rule, over its heavy tier's results. Errors become QueryError."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, table in tables.items():
+            con.register(name, table)
+        cursor = con.execute(sql, params)
+        return [d[0] for d in cursor.description or []], cursor.fetchall()
+    except duckdb.Error as e:
+        raise QueryError(str(e)) from e
+    finally:
+        con.close()
+
+
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     import duckdb
 
