@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from finops.findings import run_findings
-from finops.rules_engine import Rule, load_rules
+from finops.rules_engine import Rule, bound_values, load_rules
 
 DAYS = 90
 FIRST = date(2026, 8, 1)
@@ -85,15 +85,7 @@ def one_query(rule: Rule) -> str:
 
 
 def bound(rule: Rule) -> dict[str, Any]:
-    from datetime import UTC, datetime, time
-
-    start = FIRST + timedelta(days=DAYS - 30)
-    params: dict[str, Any] = {p.name: p.default for p in rule.params}
-    period_start = datetime.combine(start, time.min, UTC)
-    lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
-    period_end = datetime.combine(FIRST + timedelta(days=DAYS), time.min, UTC)
-    params |= {"period_start": period_start, "period_end": period_end, "scan_start": period_start - lookback}
-    return params
+    return bound_values(rule, {}, FIRST + timedelta(days=DAYS - 30), FIRST + timedelta(days=DAYS))
 
 
 def raw(db: Path, rules: list[Rule]) -> int:

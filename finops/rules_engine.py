@@ -183,6 +183,16 @@ def parameters(rule: Rule, overrides: dict[str, str]) -> dict[str, Any]:
     return values
 
 
+def bound_values(rule: Rule, overrides: dict[str, str], start: date, end: date) -> dict[str, Any]:
+    """Every value a rule's queries are given: its parameters, the period as UTC timestamps, and `scan_start`, the
+    period start less the days in the rule's `lookback` parameter (how far back its heavy tier reads)."""
+    params = parameters(rule, overrides)
+    period_start = datetime.combine(start, time.min, UTC)
+    lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
+    return {**params, "period_start": period_start, "period_end": datetime.combine(end, time.min, UTC),
+            "scan_start": period_start - lookback}  # fmt: skip
+
+
 def run_rule(
     engine: Store | HeavyEngine, rule: Rule, start: date, end: date, overrides: dict[str, str]
 ) -> list[Finding]:
@@ -190,11 +200,7 @@ def run_rule(
     on DuckDB) or another engine for the heavy tier."""
     from finops.rule_tiers import DuckDBEngine, run_tiers
 
-    params = parameters(rule, overrides)
-    period_start = datetime.combine(start, time.min, UTC)
-    lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
-    bound = {**params, "period_start": period_start, "period_end": datetime.combine(end, time.min, UTC),
-             "scan_start": period_start - lookback}  # fmt: skip
+    bound = bound_values(rule, overrides, start, end)
     names, rows = run_tiers(DuckDBEngine(engine) if isinstance(engine, Store) else engine, rule, bound)
     missing = [c for c in COLUMNS if c not in names]
     if missing:

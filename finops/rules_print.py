@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date, timedelta
 
 from finops.errors import UsageError
-from finops.rules_engine import Rule, parameters
+from finops.rules_engine import Rule, bound_values
 from finops.rules_sql import parse_heavy, transpile
 
 
@@ -19,18 +18,14 @@ def print_heavy_sql(rules: list[Rule], dialect: str, start: str, end: str, pairs
         if not rule.heavy:
             print(f"-- {rule.id} ({rule.origin}) has no heavy tier: it runs in one piece, on DuckDB only\n")
             continue
-        values: dict[str, Any] | None = None
-        if period is not None:
-            params = parameters(rule, overrides.get(rule.id, {}))
-            lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
-            values = {**params, "period_start": period[0], "period_end": period[1], "scan_start": period[0] - lookback}
+        values = None if period is None else bound_values(rule, overrides.get(rule.id, {}), *period)
         for query in rule.heavy:
             tree = parse_heavy(query.sql, f"rule {rule.id} ({rule.origin}) heavy.{query.name}")
             print(f"-- {rule.id} {rule.name}: heavy.{query.name} ({dialect})")
             print(transpile(tree, dialect, values) + ";\n")
 
 
-def _period(start: str, end: str) -> tuple[datetime, datetime] | None:
+def _period(start: str, end: str) -> tuple[date, date] | None:
     if not start:
         if end:
             raise UsageError("--end needs --start")
@@ -42,4 +37,4 @@ def _period(start: str, end: str) -> tuple[datetime, datetime] | None:
         raise UsageError(f"--start/--end: {e}", hint="dates as YYYY-MM-DD") from e
     if last <= first:
         raise UsageError(f"--end {last} is not after --start {first}")
-    return datetime.combine(first, time.min, UTC), datetime.combine(last, time.min, UTC)
+    return first, last
