@@ -50,8 +50,8 @@ def conform(frame: pl.DataFrame, table: Table, constants: dict[str, str]) -> pa.
     columns: list[pa.Array | pa.ChunkedArray] = []
     for field in schema:
         if field.name in constants:
-            zeros = pc.fill_null(pa.nulls(rows, pa.int32()), 0)
-            columns.append(pa.DictionaryArray.from_arrays(zeros, pa.array([constants[field.name]], pa.string())))
+            zeros = pl.zeros(rows, dtype=pl.Int32, eager=True).to_arrow()
+            columns.append(pa.DictionaryArray.from_arrays(zeros, _strings([constants[field.name]])))
         elif field.name not in present.columns:
             columns.append(pa.nulls(rows, field.type))
         elif field.type == MAP_COLUMN_TYPE:
@@ -65,10 +65,22 @@ def conform(frame: pl.DataFrame, table: Table, constants: dict[str, str]) -> pa.
 def _json_to_map(column: pa.ChunkedArray) -> pa.DictionaryArray:
     """JSON object text to dictionary-encoded Arrow maps, each distinct text parsed once (tags repeat across
     millions of rows)."""
-    text = pc.cast(column.combine_chunks(), pa.string()) if column.num_chunks else pa.array([], pa.string())
+    text = pc.cast(column.combine_chunks(), pa.string()) if column.num_chunks else _strings([])
     encoded = pc.dictionary_encode(text)
-    entries = [list(json.loads(value).items()) for value in encoded.dictionary.to_pylist()]
-    return pa.DictionaryArray.from_arrays(encoded.indices, pa.array(entries, type=MAP_TYPE))
+    offsets, keys, values = [0], [], []
+    for value in encoded.dictionary.to_pylist():
+        for key, item in json.loads(value).items():
+            keys.append(key)
+            values.append(item)
+        offsets.append(len(keys))
+    maps = pa.MapArray.from_arrays(pl.Series(offsets, dtype=pl.Int32).to_arrow(), _strings(keys), _strings(values))
+    return pa.DictionaryArray.from_arrays(encoded.indices, maps)
+
+
+def _strings(values: list[str | None]) -> pa.Array:
+    """Python strings as an Arrow string array, built by polars: pyarrow's own constructors (pa.array, pa.scalar)
+    import pandas whenever it is installed, which cost every ingest a second for nothing."""
+    return pl.Series(values, dtype=pl.String).to_arrow().cast(pa.string())
 
 
 class LoadStream:

@@ -84,6 +84,27 @@ def test_help_imports_no_heavy_module() -> None:
     assert json.loads(out.stdout) == {"code": 0, "loaded": []}
 
 
+def test_ingest_report_and_rules_never_import_pandas(tmp_path: Path) -> None:
+    """pyarrow's own constructors import pandas whenever it is installed (a second on every run, for nothing):
+    finops builds its Arrow arrays without them. pandas is in the dev group so that this can fail."""
+    import importlib.util
+
+    assert importlib.util.find_spec("pandas") is not None, "pandas must be installed for this check to mean anything"
+    sample = Path(__file__).parent / "data" / "billing"
+    focus = sorted(sample.rglob("*focus*.csv"))[0]
+    probe = (
+        "import sys, io, contextlib\n"
+        "from finops.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    codes = [run(['--quiet', 'ingest', {str(focus)!r}, '--db', {str(tmp_path / 'p.duckdb')!r}]),\n"
+        f"             run(['report', '--db', {str(tmp_path / 'p.duckdb')!r}, '--period', '2000-01-01..2100-01-01']),\n"
+        f"             run(['rules', 'run', '--db', {str(tmp_path / 'p.duckdb')!r}])]\n"
+        "print(json.dumps({'codes': codes, 'pandas': 'pandas' in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", "import json\n" + probe], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == {"codes": [0, 0, 0], "pandas": False}
+
+
 @pytest.mark.slow
 def test_the_installed_entry_point_runs() -> None:
     script = Path(sys.executable).parent / "finops"
