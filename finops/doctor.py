@@ -54,6 +54,36 @@ def freshness_checks(db: Path, config: Config) -> list[Check]:
     return checks
 
 
+def engine_checks(config: Config) -> list[Check]:
+    """With `[rules] engine = "spark"`: what the nightly `finops rules run` will need, checked without starting
+    Spark (a session costs seconds, and on a cluster it costs money)."""
+    import importlib.util
+    import shutil
+
+    if config.rules_engine != "spark":
+        return []
+    spark = config.spark
+    checks = []
+    for module, package in (("pyspark", "pyspark"), ("sqlglot", "sqlglot")):
+        found = importlib.util.find_spec(module) is not None
+        checks.append(Check("rules", f"engine spark: {package}", found, "installed" if found else "not installed",
+                            "pip install 'finops[spark]'"))  # fmt: skip
+    if spark.master.startswith("sc://"):
+        found = importlib.util.find_spec("grpc") is not None
+        checks.append(Check("rules", "engine spark: Connect client", found, spark.shown_master,
+                            "pip install 'finops[spark]' (pyspark[connect])"))  # fmt: skip
+    else:
+        java = shutil.which("java")
+        detail = java or f"none, and {spark.master} needs it"
+        checks.append(Check("rules", "engine spark: java", java is not None, detail, "install a JDK 17 or newer"))
+    unnamed = [name for name in ("costs", "gpu_samples", "usage_metrics") if name not in spark.tables]
+    ok = spark.is_local or not unnamed
+    detail = ", ".join(f"{k} = {v}" for k, v in spark.tables.items()) or "this store's own (local mode)"
+    checks.append(Check("rules", "engine spark: tables", ok, detail if ok else f"not named: {', '.join(unnamed)}",
+                        "name them in [rules.spark] tables: a cluster cannot read this machine's store"))  # fmt: skip
+    return checks
+
+
 def _select(config: Config, selectors: list[str]) -> list[SourceConfig]:
     if not selectors:
         if not config.sources:

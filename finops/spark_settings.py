@@ -10,6 +10,7 @@ conf = { "spark.sql.shuffle.partitions" = "64" }
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from finops.errors import UsageError, did_you_mean
 from finops.schema import COSTS, GPU_SAMPLES, USAGE_METRICS
 
 TABLES = {t.name: t for t in (COSTS, GPU_SAMPLES, USAGE_METRICS)}
-MASTERS = ("local", "spark://", "sc://", "yarn", "k8s://")
+# local, local[4], local[*], yarn, or a URL: spark://HOST:7077, k8s://HOST, sc://HOST:15002/;params
+MASTER = re.compile(r"local(\[[^\]]+\])?|yarn|(spark|sc|k8s)://.+")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class SparkSettings:
 
 
 def _master(master: Any, where: str) -> str:
-    if not isinstance(master, str) or not master.startswith(MASTERS):
+    if not isinstance(master, str) or not MASTER.fullmatch(master):
         shown = str(master).split(";", 1)[0]  # a Spark Connect URL may carry a token after ';'
         raise UsageError(f"{where} {shown!r} is not a Spark master",
                          hint="local[*], spark://HOST:7077 or sc://HOST:15002 (Spark Connect)")  # fmt: skip

@@ -140,11 +140,12 @@ def doctor(
     each source was last loaded.
     """
     from finops.config import load_config
-    from finops.doctor import freshness_checks, run_checks
+    from finops.doctor import engine_checks, freshness_checks, run_checks
     from finops.ui.summary import print_checks
 
     config = load_config(_State.config)
     checks = run_checks(config, selectors) + freshness_checks(_location(db).path, config)
+    checks += [] if selectors else engine_checks(config)
     if not print_checks(checks):
         raise typer.Exit(int(ExitCode.SOURCE))
 

@@ -98,6 +98,12 @@ def print_config(config: Config, db: DbLocation) -> None:
         lines.append(f"sources.{source.name}.type = {source.type!r}  # {file}")
         for key, value in source.settings.items():
             lines.append(f"sources.{source.name}.{key} = {value!r}  # {file}")
+    if config.rules_folder:
+        lines.append(f"rules.folder = {str(config.rules_folder)!r}  # {file}")
+    lines.append(f"rules.engine = {config.rules_engine!r}  # {file if config.path else 'default'}")
+    if config.rules_engine == "spark" or config.spark.tables or config.spark.conf:
+        lines.append(f"rules.spark.master = {config.spark.shown_master!r}  # the token, if any, is not shown")
+        lines.extend(f"rules.spark.tables.{k} = {v!r}" for k, v in config.spark.tables.items())
     print("\n".join(lines))
 
 
