@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from bench import median_time  # this folder is on the path when a script here runs
 
 from finops.findings import run_findings
 from finops.rules_engine import Rule, bound_values, load_rules
@@ -35,15 +34,6 @@ from finops.rules_engine import Rule, bound_values, load_rules
 DAYS = 90
 FIRST = date(2026, 8, 1)
 PERIOD = f"{FIRST + timedelta(days=DAYS - 30)}..{FIRST + timedelta(days=DAYS - 1)}"
-
-
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def generate(series: int, folder: Path) -> Path:
