@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from http_server import serve
+from http_server import send_json, serve
 
 from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
 from finops.gpu_idle import classify
@@ -118,11 +118,7 @@ def prometheus() -> Iterator[str]:
             assert urlparse(self.path).path == "/api/v1/query_range" and query["step"] == ["60s"]
             values = series.get(query["query"][0])
             result = [{"metric": gpu, "values": values}] if values else []
-            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
 
         def log_message(self, *args: object) -> None:
             pass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from http_server import serve
+from http_server import send_json, serve
 
 from finops.connectors.serving_metrics import parse_serving_metrics
 from finops.errors import InputError
@@ -165,11 +165,7 @@ def test_counters_over_time_from_the_prometheus_http_api(cli, db: Path) -> None:
                  "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
                 for (instance, metric), values in series.items()
             ]  # fmt: skip
-            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
 
         def log_message(self, *args: object) -> None:
             pass
