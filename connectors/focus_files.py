@@ -54,7 +54,7 @@ ENUMS = {
 }
 _CANONICAL = {name.lower(): name for name, _ in FOCUS_COLUMNS}
 # Instance types as AWS, GCP and Azure spell them, for GPU pricing when SkuPriceDetails lacks InstanceType.
-_INSTANCE_TYPE = (
+INSTANCE_TYPE_PATTERN = (
     r"\b([a-z][a-z0-9]*\d[a-z0-9-]*\.(?:\d*x?large|metal|medium|small|micro|nano))\b"
     r"|\b([a-z]\d[a-z]?-(?:highgpu|megagpu|ultragpu|edgegpu|standard|highmem|highcpu)-\d+g?)\b"
     r"|\b(Standard_N[A-Za-z0-9_]+)\b"
@@ -98,7 +98,7 @@ def read_focus_batches(
     The header is checked before the first batch; a bad cell raises InputError naming file, row and column
     (rows are data records, counted from 1 after the header).
     """
-    version = _checked_version(path)
+    version = checked_version(path)
     for raw in numbered_batches(path, batch_rows):
         yield normalise_focus_frame(_canonical_names(raw, path), path, source, version)
 
@@ -141,7 +141,7 @@ def check_billing_header(path: Path) -> None:
     if cur_version(header):
         check_cur_header(path)
     elif not is_cost_details(header):
-        _checked_version(path)
+        checked_version(path)
 
 
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
@@ -150,7 +150,7 @@ def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
-def _checked_version(path: Path) -> str:
+def checked_version(path: Path) -> str:
     """The file's FOCUS version, once its header is known to hold the required columns."""
     header = read_errors(path, lambda: read_header(path))
     version = next((v for v, markers in VERSION_MARKERS if set(header) & set(markers)), "1.0")
@@ -270,15 +270,21 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
 
 
 def _canonical(name: str) -> str:
-    """The FOCUS 1.2 name for a header: matched case-insensitively (the spec examples write `SkuPriceid`)."""
+    """The FOCUS 1.2 name for a header, 1.3's renamed columns included."""
     clean = name.strip().lstrip("\ufeff")
-    return _CANONICAL.get(clean.lower(), RENAMES.get(clean, clean))
+    return RENAMES.get(clean, focus_name(clean))
+
+
+def focus_name(clean: str) -> str:
+    """A FOCUS column's 1.2 name, matched case-insensitively (the spec examples write `SkuPriceid`); other names
+    as they are."""
+    return _CANONICAL.get(clean.lower(), clean)
 
 
 def _canonical_names(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """Rename columns to FOCUS 1.2 names; where a 1.3 file has both old and new names, the new one wins."""
     renamed = {name: name.strip().lstrip("\ufeff") for name in frame.columns}
-    frame = frame.rename({old: _CANONICAL.get(new.lower(), new) for old, new in renamed.items()})
+    frame = frame.rename({old: focus_name(new) for old, new in renamed.items()})
     for new, old in RENAMES.items():
         if new in frame.columns:
             replacement = pl.coalesce(new, old) if old in frame.columns else pl.col(new)
@@ -316,7 +322,7 @@ def _instance_type(frame: pl.DataFrame) -> pl.Series:
         if name == "SkuPriceDetails":
             extracted = distinct.str.json_path_match("$.InstanceType")
         else:
-            groups = distinct.str.extract_groups(_INSTANCE_TYPE).struct.unnest()
+            groups = distinct.str.extract_groups(INSTANCE_TYPE_PATTERN).struct.unnest()
             extracted = groups.select(pl.coalesce(pl.all())).to_series()
         lookup = column.replace_strict(distinct, extracted, default=None, return_dtype=pl.String)
         found = found.fill_null(lookup)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from finops.connectors.focus_files import check_billing_header, expand_paths, read_billing_batches
+from finops.connectors.focus_parquet import plan_parquet_load
 from finops.schema import COSTS
-from finops.store import LoadResult, open_store
+from finops.store import LoadResult, QueryError, Store, open_store
 
 if TYPE_CHECKING:
     import polars as pl
 
-ProgressCallback = Callable[[Path, int, int], None]
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str], None]  # told what is being read, for a status line
 
 
 def checksum_files(files: Sequence[Path], source: str | None) -> str:
@@ -35,12 +39,15 @@ def ingest_focus(
     source: str | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    direct: bool = True,
 ) -> LoadResult:
     """Ingest FOCUS files in one transaction, streaming them in batches so memory stays flat.
 
     Every file's header is checked before the database is opened. A bad cell found later (named with file,
     row and column) rolls the whole load back, and a store this load created is removed again: the store is
-    left exactly as it was.
+    left exactly as it was. FOCUS parquet files are read by DuckDB itself where it can (`direct`, the default);
+    anything it refuses is loaded again through the checked streaming path, which reads loose forms or names
+    the bad cell.
     """
     files = expand_paths(paths)
     for path in files:
@@ -55,14 +62,40 @@ def ingest_focus(
     def frames() -> Iterator[pl.DataFrame]:
         for index, path in enumerate(files):
             if progress:
-                progress(path, index, len(files))
+                progress(f"reading {path.name} ({index + 1}/{len(files)})")
             yield from read_billing_batches(path, source=source)
 
     try:
         with open_store(db) as store:
+            loaded = _load_direct(store, files, source, checksum, progress) if direct else None
+            if loaded is not None:
+                return loaded
             return store.replace_slices(COSTS, frames(), checksum=checksum, inputs=[str(p) for p in files])
     except BaseException:
         if not existed:
             for leftover in (db, db.with_name(db.name + ".wal")):
                 leftover.unlink(missing_ok=True)
         raise
+
+
+def _load_direct(
+    store: Store, files: list[Path], source: str | None, checksum: str, progress: ProgressCallback | None
+) -> LoadResult | None:
+    """The load by DuckDB alone (connectors/focus_parquet.py), or None when the files need the streaming path."""
+
+    def fetch(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return store.fetch_named(sql, params)[1]
+
+    try:
+        planned = plan_parquet_load(files, source, fetch)
+        if planned is None:
+            return None
+        if progress:
+            progress(f"loading {len(files)} parquet file{'s' if len(files) > 1 else ''} in DuckDB")
+        return store.replace_slices_from_query(
+            COSTS, planned.sql, planned.params, checksum=checksum, inputs=[str(p) for p in files]
+        )
+    except QueryError as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else "refused"
+        log.info("DuckDB did not load the files directly (%s); loading them through the checked path", first_line)
+        return None

@@ -65,6 +65,7 @@ class LoadResult:
     table: str
     unchanged: bool = False
     slices: tuple[SliceChange, ...] = field(default_factory=tuple)
+    reader: str = "stream"  # "duckdb" when DuckDB read the files itself (connectors/focus_parquet.py)
 
     @property
     def rows(self) -> int:
@@ -228,7 +229,7 @@ class Store:
         """
         from finops.frames import LoadStream
 
-        load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        load_id = _new_load_id()
         load = LoadStream(frames, table, {"x_LoadId": load_id})
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -239,6 +240,30 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         return LoadResult(load_id, table.name, slices=changes)
+
+    def replace_slices_from_query(
+        self, table: Table, select: str, params: dict[str, Any], *, checksum: str, inputs: Sequence[str]
+    ) -> LoadResult:
+        """replace_slices for rows DuckDB produces itself: `select` (built by finops, values in `params`, the load
+        id as `$load_id`) yields `table`'s columns in order. Any DuckDB error rolls back and becomes QueryError, so
+        the caller can load the same input through the checked path instead."""
+        import duckdb
+
+        load_id = _new_load_id()
+        key = ", ".join(f'"{name}"' for name in table.slice_by)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(f'INSERT INTO "{table.name}" {select}', {**params, "load_id": load_id})
+            slices = self.fetch(f'SELECT DISTINCT {key} FROM "{table.name}" WHERE "x_LoadId" = ?', [load_id])
+            changes = self._replace_old_rows(table, load_id, sorted(slices, key=str), checksum, inputs)
+            self.con.execute("COMMIT")
+        except duckdb.Error as e:
+            self.con.execute("ROLLBACK")
+            raise QueryError(str(e)) from e
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return LoadResult(load_id, table.name, slices=changes, reader="duckdb")
 
     def _insert(self, table: Table, load: LoadStream) -> None:
         import duckdb
@@ -291,6 +316,10 @@ class Store:
                 SliceChange(source, slice_text, count, old_rows, billed, old_billed, effective, old_effective)
             )
         return tuple(changes)
+
+
+def _new_load_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def query_tables(

@@ -37,8 +37,8 @@ def ingest(
     location = _location(db)
     with err_console().status("reading files...") as status:
 
-        def progress(path: Path, index: int, total: int) -> None:
-            status.update(f"reading {path.name} ({index + 1}/{total})...")
+        def progress(what: str) -> None:
+            status.update(f"{what}...")
 
         result = ingest_focus(location.path, paths, source=source, force=force, progress=progress)
     print_load_result(result, location.path)
