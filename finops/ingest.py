@@ -92,10 +92,12 @@ def _load_direct(
             return None
         if progress:
             progress(f"loading {len(files)} parquet file{'s' if len(files) > 1 else ''} in DuckDB")
-        return store.replace_slices_from_query(
+        result = store.replace_slices_from_query(
             COSTS, planned.sql, planned.params, checksum=checksum, inputs=[str(p) for p in files]
         )
     except QueryError as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else "refused"
         log.info("DuckDB did not load the files directly (%s); loading them through the checked path", first_line)
         return None
+    log.info("DuckDB read the %d parquet file(s) directly", len(files))
+    return result

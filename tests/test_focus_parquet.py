@@ -5,6 +5,7 @@ to the streaming path with its own error or result."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -277,3 +278,23 @@ def test_dates_become_utc_midnight(tmp_path: Path) -> None:
         assert con.execute('SELECT "BillingPeriodStart" FROM costs').fetchall() == [
             (datetime(2024, 10, 1, tzinfo=UTC),)
         ]
+
+
+def test_cli_says_which_path_read_the_files_and_no_direct_forces_the_checked_one(
+    cli, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    parquet = DEMO / "costs_gcp.parquet"
+    with caplog.at_level(logging.INFO, logger="finops.ingest"):
+        assert cli("-v", "ingest", "--db", tmp_path / "a.duckdb", parquet).code == 0
+    assert "DuckDB read the 1 parquet file(s) directly" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="finops.ingest"):
+        assert cli("-v", "ingest", "--db", tmp_path / "b.duckdb", "--no-direct", parquet).code == 0
+    assert "directly" not in caplog.text
+    assert stored_rows(tmp_path / "a.duckdb") == stored_rows(tmp_path / "b.duckdb")
+    loose = pl.read_parquet(parquet).with_columns(pl.lit("$1,000.00").alias("ListCost"))
+    loose.write_parquet(tmp_path / "loose.parquet")
+    with caplog.at_level(logging.INFO, logger="finops.ingest"):
+        assert cli("-v", "ingest", "--db", tmp_path / "c.duckdb", tmp_path / "loose.parquet").code == 0
+    assert "DuckDB did not load the files directly (Conversion Error" in caplog.text
+    assert "loading them through the checked path" in caplog.text

@@ -23,6 +23,13 @@ def ingest(
         typer.Option(help="Name of the source these files replace. Default: one per provider and billing account."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Load even if the same files were already loaded.")] = False,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            help="Let DuckDB read FOCUS parquet files itself (about twice as fast; anything it refuses is loaded "
+            "through the checked path anyway). --no-direct reads them like CSV, cell by cell."
+        ),
+    ] = True,
 ) -> None:
     """Load FOCUS 1.0-1.4 cost files, or AWS CUR 1.0/2.0 files, into the store.
 
@@ -40,7 +47,7 @@ def ingest(
         def progress(what: str) -> None:
             status.update(f"{what}...")
 
-        result = ingest_focus(location.path, paths, source=source, force=force, progress=progress)
+        result = ingest_focus(location.path, paths, source=source, force=force, progress=progress, direct=direct)
     print_load_result(result, location.path)
 
 
