@@ -35,6 +35,8 @@ REQUIRED = (
     "BilledCost",
     "EffectiveCost",
 )
+# Columns every row must have a value in (the rest of REQUIRED may be empty on a row).
+REQUIRED_VALUES = ("BillingPeriodStart", "ChargePeriodStart", "BilledCost", "EffectiveCost")
 # FOCUS 1.3 deprecated ProviderName/PublisherName for these; new names win when a file has both.
 RENAMES = {"ServiceProviderName": "ProviderName", "HostProviderName": "PublisherName"}
 # Columns that only exist from a version on: the newest one present names the file's version.
@@ -255,7 +257,7 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
     known = [name for name in raw.columns if name in _CANONICAL.values()]
     extras = [name for name in raw.columns if name not in known and name != ROW]
     frame = coerce(raw.select([ROW, *known]), COSTS, file=str(path))
-    for name in ("BillingPeriodStart", "ChargePeriodStart", "BilledCost", "EffectiveCost"):
+    for name in REQUIRED_VALUES:
         nulls = frame.get_column(name).is_null()
         if nulls.any():
             row = frame.get_column(ROW)[int(nulls.arg_true()[0])]

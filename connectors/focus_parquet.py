@@ -27,13 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finops.connectors.focus_files import ENUMS, INSTANCE_TYPE_PATTERN, RENAMES, checked_version, focus_name
+from finops.connectors.focus_files import (
+    ENUMS,
+    INSTANCE_TYPE_PATTERN,
+    RENAMES,
+    REQUIRED_VALUES,
+    checked_version,
+    focus_name,
+)
 from finops.schema import COSTS, FOCUS_COLUMNS, MONEY, TAGS, TEXT, TIMESTAMP
 from finops.tags import parse_tags
 
 Fetch = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
 
-REQUIRED_VALUES = ("BillingPeriodStart", "ChargePeriodStart", "BilledCost", "EffectiveCost")
 _NUMERIC = re.compile(r"(DECIMAL\(\d+,\d+\)|DOUBLE|FLOAT|REAL|U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?)")
 _NAIVE_TIME = re.compile(r"TIMESTAMP|TIMESTAMP_(S|MS)|DATE")
 _NANOSECONDS = ("TIMESTAMP_NS", "TIMESTAMPTZ_NS")

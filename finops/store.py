@@ -294,11 +294,18 @@ class Store:
         values = ", ".join("(" + ", ".join("?" for _ in table.slice_by) + ")" for _ in slices)
         keys: list[Any] = [value for slice_key in slices for value in slice_key]
         in_load = f"({key}) IN (VALUES {values})"
-        totals = 'sum("BilledCost"), sum("EffectiveCost")' if table is COSTS else "NULL, NULL"
-        text = f'CAST("{table.slice_by[1]}" AS VARCHAR)' if len(table.slice_by) > 1 else "''"
+        totals = (
+            'sum("BilledCost") AS billed, sum("EffectiveCost") AS effective'
+            if table is COSTS
+            else "NULL AS billed, NULL AS effective"
+        )
+        slice_value = f'"{table.slice_by[1]}"' if len(table.slice_by) > 1 else "''"
+        # Grouped first, the slice turned into text after: casting a timestamp per row (ICU) took 0.8 s of 1 s
+        # on a 10M-row load.
         rows = self.fetch(
-            f'SELECT "{table.slice_by[0]}", {text}, "x_LoadId" = ?, count(*), {totals} '
-            f'FROM "{table.name}" WHERE {in_load} GROUP BY ALL',
+            f"SELECT source, CAST(slice AS VARCHAR), is_new, n, billed, effective FROM ("
+            f'SELECT "{table.slice_by[0]}" AS source, {slice_value} AS slice, "x_LoadId" = ? AS is_new, count(*) AS n, '
+            f'{totals} FROM "{table.name}" WHERE {in_load} GROUP BY ALL)',
             [load_id, *keys],
         )
         after = {(r[0], r[1]): r[3:] for r in rows if r[2]}
