@@ -1,7 +1,7 @@
 """Who used a shared GPU, from telemetry: the weights for `gpu-hours` and `gpu-sm` shared pools.
 
-- `gpu-hours`: busy GPU-hours (SM activity, or util where the GPU has no profiling metrics, at or above 5%) per
-  team, the team read from the GPU's labels with the same policy as the bill's tags.
+- `gpu-hours`: busy GPU-hours (activity at or above 5 %, by the signal order and the hour windows of
+  finops.gpu_hours) per team, the team read from the GPU's labels with the same policy as the bill's tags.
 - `gpu-sm`: per-process SM utilisation summed over samples (`gpu_processes`), the team from the process's
   Kubernetes namespace (the policy's namespace map, then the name itself), else its user name (through aliases).
   On a GPU shared by several processes this splits by who actually ran kernels, not by who held memory.
@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from finops.allocation_policy import AllocationPolicy
+from finops.gpu_hours import IDLE_PCT, read_gpu_hours_by_labels
 from finops.store import Store
 
-BUSY_PCT = 5.0
+BUSY_PCT = IDLE_PCT
 
 
 def gpu_usage_by_team(
@@ -35,17 +36,9 @@ def gpu_usage_by_team(
     match = _matcher(resources)
     usage: dict[str, float] = defaultdict(float)
     if split == "gpu-hours":
-        rows = store.fetch(
-            """
-            SELECT coalesce(instance_id, host), labels, sum(interval_s) / 3600.0 FROM gpu_samples
-            WHERE ts >= ? AND ts < ? AND coalesce(sm_active_pct, util_gpu_pct) >= ?
-            GROUP BY ALL
-            """,
-            [start, end, BUSY_PCT],
-        )
-        for instance, labels, hours in rows:
-            if match(instance, hosts) and hours:
-                usage[policy.team_of(dict(labels or {}), ()) or "(unlabelled)"] += float(hours)
+        for instance, labels, _, busy in read_gpu_hours_by_labels(store, start, end, idle_pct=BUSY_PCT):
+            if match(instance, hosts) and busy:
+                usage[policy.team_of(labels, ()) or "(unlabelled)"] += busy
         return dict(usage)
     rows = store.fetch(
         """

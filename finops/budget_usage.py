@@ -8,6 +8,7 @@ from decimal import Decimal
 from finops.allocation_policy import AllocationPolicy
 from finops.budget_config import Budget
 from finops.gpu_cost import read_gpu_idle
+from finops.gpu_hours import read_gpu_hours_by_labels
 from finops.inference import read_inference
 from finops.report_sections import gpu_types
 from finops.store import Store
@@ -47,12 +48,9 @@ def gpu_hours(store: Store, budget: Budget, policy: AllocationPolicy, start: dat
     """GPU-hours of the team: observed by telemetry (the GPUs' labels), or billed (instance-hours x GPUs)."""
     teams = set(budget.scope["team"])
     if budget.source == "telemetry":
-        rows = store.fetch(
-            "SELECT labels, sum(interval_s) / 3600.0 FROM gpu_samples WHERE ts >= ? AND ts < ? GROUP BY ALL",
-            [_ts(start), _ts(end)],
-        )
-        hours = sum(float(h or 0) for labels, h in rows if policy.team_of(dict(labels or {}), ()) in teams)
-        return Decimal(repr(round(hours, 3))) if rows else None
+        observed = read_gpu_hours_by_labels(store, _ts(start), _ts(end))
+        hours = sum(h for _, labels, h, _ in observed if policy.team_of(labels, ()) in teams)
+        return Decimal(repr(round(hours, 3))) if observed else None
     counts = {t.instance_type.lower(): t.gpu_count for t in gpu_types()}
     keys = list(policy.tag_keys())
     rows = store.fetch(

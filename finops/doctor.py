@@ -76,7 +76,9 @@ def engine_checks(config: Config) -> list[Check]:
         java = shutil.which("java")
         detail = java or f"none, and {spark.master} needs it"
         checks.append(Check("rules", "engine spark: java", java is not None, detail, "install a JDK 17 or newer"))
-    unnamed = [name for name in ("costs", "gpu_samples", "usage_metrics") if name not in spark.tables]
+    from finops.spark_settings import OPTIONAL_TABLES, TABLES
+
+    unnamed = [name for name in TABLES if name not in spark.tables and name not in OPTIONAL_TABLES]
     ok = spark.is_local or not unnamed
     detail = ", ".join(f"{k} = {v}" for k, v in spark.tables.items()) or "this store's own (local mode)"
     checks.append(Check("rules", "engine spark: tables", ok, detail if ok else f"not named: {', '.join(unnamed)}",

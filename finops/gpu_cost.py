@@ -1,8 +1,9 @@
 """What idle GPU-hours cost, per instance, priced from the bill.
 
 A GPU-hour costs what the bill says its instance cost (amortised EffectiveCost over the period, divided by the
-billed instance-hours and the GPUs per instance). Only where the bill has no line for the instance does the
-bundled, dated list price stand in, and the output says which basis each price has.
+billed instance-hours and the GPUs per instance). Only where the bill has no line for the instance does a synced
+provider catalog price or the bundled, dated list price stand in, and the output says which basis each price has.
+A MIG instance's GPU-hours are its share of the GPU (finops.gpu_hours), so it is priced as that share.
 Telemetry's instance id matches the bill's resource id exactly or as its last path segment (EC2's `i-0abc` in
 `arn:aws:ec2:...:instance/i-0abc`).
 """
@@ -10,16 +11,28 @@ Telemetry's instance id matches the bill's resource id exactly or as its last pa
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from finops.gpu_idle import classify_hourly
+from finops.gpu_hours import IDLE_STATES, SIGNALS, DeviceHour, read_gpu_hours
 from finops.report_sections import gpu_types
 from finops.store import Store
 
-IDLE_STATES = ("idle_empty", "idle_reserved")
+NO_BILL_LINE = "(no bill line)"
+
+
+@dataclass(frozen=True)
+class InstancePrice:
+    """What one GPU-hour of an instance costs, and on what basis ("bill", "catalog", "list"; None: unpriced)."""
+
+    instance_type: str | None
+    team: str
+    gpus: int
+    per_gpu_hour: Decimal | None = None
+    basis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,11 @@ class InstanceIdle:
     team: str
     gpus: int
     gpu_hours: float
-    hours_by_state: dict[str, float] = field(default_factory=dict)
+    hours_by_state: dict[str, float] = field(default_factory=dict)  # GPU-hours (a MIG instance: its share)
     cost_per_gpu_hour: Decimal | None = None
-    price_basis: str | None = None  # "bill" or "list"
+    price_basis: str | None = None  # "bill", "catalog" or "list"
     idle_energy_kwh: float = 0.0
+    signals: tuple[str, ...] = ()  # the activity signals its verdicts used, best first
 
     @property
     def idle_gpu_hours(self) -> float:
@@ -44,40 +58,74 @@ class InstanceIdle:
 
     @property
     def idle_cost(self) -> Decimal | None:
-        if self.cost_per_gpu_hour is None:
-            return None
-        return (self.cost_per_gpu_hour * Decimal(repr(self.idle_gpu_hours))).quantize(Decimal("0.01"))
+        return idle_cost(self.cost_per_gpu_hour, self.idle_gpu_hours)
+
+
+def idle_cost(per_gpu_hour: Decimal | None, idle_gpu_hours: float) -> Decimal | None:
+    if per_gpu_hour is None:
+        return None
+    return (per_gpu_hour * Decimal(repr(idle_gpu_hours))).quantize(Decimal("0.01"))
+
+
+def instance_key(hour: DeviceHour, hosts: dict[str, str] | None) -> str:
+    """The instance a device belongs to: its id, the id [gpu.hosts] gives its host, the host, or the GPU."""
+    return hour.instance_id or (hosts or {}).get(hour.host or "") or hour.host or hour.gpu_uuid
 
 
 def read_gpu_idle(
-    store: Store, start: datetime, end: datetime, team_sql: str, cost: str, hosts: dict[str, str] | None = None
+    store: Store,
+    start: datetime,
+    end: datetime,
+    team_sql: str,
+    cost: str,
+    hosts: dict[str, str] | None = None,
+    hours: Iterable[DeviceHour] | None = None,
 ) -> tuple[InstanceIdle, ...]:
     """Per instance with telemetry in [start, end): GPU-hours by state and the idle hours' cost. `hosts` maps
-    host names to instance ids for telemetry that does not carry one ([gpu.hosts] in finops.toml)."""
-    windows = classify_hourly(store, start, end)
-    if not windows:
-        return ()
-    hours: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    host names to instance ids for telemetry that does not carry one ([gpu.hosts] in finops.toml); `hours` are the
+    period's device-hours where the caller has read them already."""
+    by_state: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     energy: dict[str, float] = defaultdict(float)
-    gpus: dict[str, set[str]] = defaultdict(set)
-    types: dict[str, str | None] = {}
-    for window in windows:
-        key = window.instance_id or (hosts or {}).get(window.host or "") or window.host or window.gpu_uuid
-        hours[key][window.state] += window.gpu_hours
-        gpus[key].add(window.gpu_uuid)
-        types[key] = types.get(key) or window.instance_type
-        if window.state in IDLE_STATES and window.energy_kwh:
-            energy[key] += window.energy_kwh
-    billed = _billed(store, list(hours), start, end, team_sql, cost)
+    ranks: dict[str, set[int]] = defaultdict(set)
+    devices: dict[str, list[DeviceHour]] = defaultdict(list)
+    for hour in read_gpu_hours(store, start, end) if hours is None else hours:
+        key = instance_key(hour, hosts)
+        devices[key].append(hour)
+        for state, seconds in hour.seconds_by_state.items():
+            by_state[key][state] += seconds * hour.share / 3600
+        energy[key] += hour.idle_energy_j or 0.0
+        if hour.signal:
+            ranks[key].add(SIGNALS.index(hour.signal))
+    if not devices:
+        return ()
+    prices = price_instances(store, devices, start, end, team_sql, cost)
+    result = [
+        InstanceIdle(
+            key, prices[key].instance_type, prices[key].team, prices[key].gpus, sum(h.gpu_hours for h in hours_),
+            {s: v for s, v in by_state[key].items() if v}, prices[key].per_gpu_hour, prices[key].basis,
+            energy[key] / 3.6e6, tuple(SIGNALS[r] for r in sorted(ranks[key])),
+        )
+        for key, hours_ in devices.items()
+    ]  # fmt: skip
+    return tuple(sorted(result, key=lambda r: (-(r.idle_cost or 0), r.instance_id)))
+
+
+def price_instances(
+    store: Store, devices: dict[str, list[DeviceHour]], start: datetime, end: datetime, team_sql: str, cost: str
+) -> dict[str, InstancePrice]:
+    """Per instance key (with its device-hours): the price of one of its GPU-hours, best basis first."""
+    billed = _billed(store, list(devices), start, end, team_sql, cost)
     catalogue = {t.instance_type.lower(): t for t in gpu_types()}
     synced = _synced_prices(store)
-    result = []
-    for key, by_state in hours.items():
+    result = {}
+    for key, hours in devices.items():
         bill = billed.get(key)
-        itype = types[key] or (bill["instance_type"] if bill else None)
+        itype = next((h.instance_type for h in hours if h.instance_type), None) or (
+            bill["instance_type"] if bill else None
+        )
         spec = catalogue.get((itype or "").lower())
         price = synced.get((itype or "").lower())
-        count = spec.gpu_count if spec else price[1] if price else len(gpus[key])
+        count = spec.gpu_count if spec else price[1] if price else len({h.gpu_uuid for h in hours})
         per_hour, basis = None, None
         if bill and bill["hours"]:
             per_hour, basis = bill["amount"] / bill["hours"] / count, "bill"
@@ -85,13 +133,8 @@ def read_gpu_idle(
             per_hour, basis = price[0] / price[1], "catalog"
         elif spec:
             per_hour, basis = spec.list_price_per_hour / spec.gpu_count, "list"
-        result.append(
-            InstanceIdle(
-                key, itype, bill["team"] if bill else "(no bill line)", count, sum(by_state.values()),
-                dict(by_state), per_hour, basis, energy[key],
-            )
-        )  # fmt: skip
-    return tuple(sorted(result, key=lambda r: (-(r.idle_cost or 0), r.instance_id)))
+        result[key] = InstancePrice(itype, bill["team"] if bill else NO_BILL_LINE, count, per_hour, basis)
+    return result
 
 
 def _synced_prices(store: Store) -> dict[str, tuple[Decimal, int]]:

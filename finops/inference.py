@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from finops.gpu_hours import DEFAULTS, with_gpu_hours
 from finops.store import Store
 
 CENT = Decimal("0.01")
@@ -89,16 +90,23 @@ def read_inference(store: Store, start: datetime, end: datetime, cost: str) -> t
 
 
 def _energy(store: Store, resources: list[str], start: datetime, end: datetime) -> dict[str, float]:
-    """kWh drawn by each serving instance's GPUs in the window (power x sample interval: robust to the
-    energy counter resetting on a driver reload). Telemetry's instance id may be the bill's last path segment."""
-    rows = store.fetch(
-        """WITH wanted(resource) AS (SELECT unnest(?))
-           SELECT w.resource, sum(s.power_w * s.interval_s) / 3.6e6 FROM gpu_samples s
-           JOIN wanted w ON s.instance_id = w.resource OR w.resource LIKE '%/' || s.instance_id
-           WHERE s.ts >= ? AND s.ts < ? AND s.power_w IS NOT NULL GROUP BY 1""",
-        [resources, start, end],
+    """kWh drawn by each serving instance's GPUs in the window, over the same sample windows as every GPU figure
+    (finops.gpu_hours: the energy counter, or power x time where it resets). Telemetry's instance id may be the
+    bill's last path segment."""
+    if not resources:
+        return {}
+    _, rows = store.fetch_named(
+        with_gpu_hours("SELECT instance_id, sum(energy_j) / 3.6e6 FROM gpu_hours GROUP BY instance_id"),
+        {"period_start": start, "period_end": end, **DEFAULTS},
     )
-    return {resource: float(kwh) for resource, kwh in rows if kwh is not None}
+    by_instance = {instance: float(kwh) for instance, kwh in rows if instance and kwh is not None}
+    result: dict[str, float] = {}
+    for resource in resources:
+        matched = [kwh for instance, kwh in by_instance.items()
+                   if resource == instance or resource.endswith("/" + instance)]  # fmt: skip
+        if matched:
+            result[resource] = sum(matched)
+    return result
 
 
 def _split(usage: list[tuple[Any, ...]], billed: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:

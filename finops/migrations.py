@@ -75,5 +75,12 @@ _V4 = [
     """,
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+# dcgm-exporter's default busy signal (DCGM_FI_PROF_GR_ENGINE_ACTIVE) and the MIG profile that says an instance's
+# share of its GPU.
+_V5 = [
+    "ALTER TABLE gpu_samples ADD COLUMN gr_engine_active_pct DOUBLE",
+    "ALTER TABLE gpu_samples ADD COLUMN mig_profile VARCHAR",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 SCHEMA_VERSION = max(MIGRATIONS)

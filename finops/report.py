@@ -16,6 +16,7 @@ from finops.allocation import Allocation, read_allocation
 from finops.allocation_policy import AllocationPolicy
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstanceIdle, read_gpu_idle
+from finops.gpu_hours import observed_by_type, read_gpu_hours
 from finops.inference import EndpointCost, read_inference, read_unit_cost_daily
 from finops.periods import Period, resolve_period
 from finops.report_sections import (
@@ -141,8 +142,9 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             " GROUP BY 1 ORDER BY 2 DESC",
             bounds[2:4],
         )
-        gpu = read_gpu_summary(store, cost, bounds[2:])
-        gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts)
+        hours = read_gpu_hours(store, bounds[2], bounds[3])
+        gpu = read_gpu_summary(store, cost, bounds[2:], observed_by_type(hours))
+        gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts, hours)
         inference = read_inference(store, bounds[2], bounds[3], cost)
         freshness = read_freshness(store)
         allocation = None
@@ -150,7 +152,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             # Allocation is always amortised (EffectiveCost): reuse the idle section only when it was priced so.
             idle = gpu_idle if cost == "EffectiveCost" else None
             if idle is None:
-                idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, "EffectiveCost", options.gpu_hosts)
+                idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, "EffectiveCost", options.gpu_hosts, hours)
             allocation = read_allocation(
                 store, options.allocation, bounds[2], bounds[3], idle=idle, hosts=options.gpu_hosts
             )
@@ -212,7 +214,13 @@ def data_as_of(store: Store, as_of: str | None) -> date:
             raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
     newest: datetime | None = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
     if newest is None:
-        raise UsageError("the store has no cost data yet", hint="load some: finops ingest PATH (FOCUS files)")
+        # No bill yet: the telemetry's newest day, so a team that has not wired its bill still sees its GPUs.
+        newest = store.fetch("SELECT max(ts) FROM gpu_samples")[0][0]
+    if newest is None:
+        raise UsageError(
+            "the store has no cost data or GPU telemetry yet",
+            hint="load some: finops ingest PATH (FOCUS files), finops gpu ingest (exporters, nvidia-smi)",
+        )
     # The newest data, not today: billing lags a day or two and MTD should compare like with like.
     return min(newest.astimezone(UTC).date(), datetime.now(UTC).date())
 

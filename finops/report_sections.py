@@ -97,8 +97,11 @@ def gpu_types() -> list[GpuType]:
     ]
 
 
-def read_gpu_summary(store: Store, cost: str, bounds: list[datetime]) -> GpuSummary:
-    """GPU spend and GPU-hours by instance type, from the bill's own (amortised) cost of GPU instances."""
+def read_gpu_summary(
+    store: Store, cost: str, bounds: list[datetime], observed: dict[str, tuple[float, float | None]] | None = None
+) -> GpuSummary:
+    """GPU spend and GPU-hours by instance type, from the bill's own (amortised) cost of GPU instances. `observed`
+    gives telemetry's GPU-hours and mean activity per instance type (lower case), where there is telemetry."""
     types = gpu_types()
     values = ", ".join("(?, ?, ?, ?)" for _ in types)
     params: list[Any] = [
@@ -119,18 +122,12 @@ def read_gpu_summary(store: Store, cost: str, bounds: list[datetime]) -> GpuSumm
                      OR ("ChargePeriodStart" >= ? AND "ChargePeriodStart" < ?)) c
             JOIN gpu g ON lower(c."x_InstanceType") = g.instance_type
             GROUP BY ALL
-        ),
-        observed AS (
-            SELECT lower(instance_type) AS instance_type, sum(interval_s) / 3600.0 AS gpu_hours,
-                   avg(coalesce(sm_active_pct, util_gpu_pct)) AS util
-            FROM gpu_samples WHERE ts >= ? AND ts < ? GROUP BY 1
         )
-        SELECT b.*, o.gpu_hours, o.util FROM billed b
-        LEFT JOIN observed o ON o.instance_type = lower(b.instance_type)
-        ORDER BY b.amount DESC NULLS LAST, b.instance_type
+        SELECT * FROM billed ORDER BY amount DESC NULLS LAST, instance_type
         """,
-        [*params, bounds[0], bounds[1], *bounds, bounds[0], bounds[1]],
+        [*params, bounds[0], bounds[1], *bounds],
     )
+    observed = observed or {}
     lines = tuple(
         GpuLine(
             provider=provider,
@@ -142,10 +139,10 @@ def read_gpu_summary(store: Store, cost: str, bounds: list[datetime]) -> GpuSumm
             amount=amount or Decimal(0),
             previous=previous or Decimal(0),
             list_price_per_gpu_hour=list_price / count,
-            observed_gpu_hours=observed,
-            mean_util_pct=util,
+            observed_gpu_hours=observed.get(itype.lower(), (None, None))[0],
+            mean_util_pct=observed.get(itype.lower(), (None, None))[1],
         )
-        for provider, itype, model, count, list_price, instances, hours, amount, previous, observed, util in rows
+        for provider, itype, model, count, list_price, instances, hours, amount, previous in rows
     )
     return GpuSummary(
         amount=sum((line.amount for line in lines), Decimal(0)),

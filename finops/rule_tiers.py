@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from finops.errors import UsageError
+from finops.gpu_hours import with_gpu_hours
 from finops.store import QueryError, Store, query_tables
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ class DuckDBEngine:
         self.store = store
 
     def fetch(self, rule: Rule, query: HeavyQuery, params: dict[str, Any]) -> pa.Table:
+        sql = with_gpu_hours(query.sql)
         try:
-            return self.store.fetch_arrow(query.sql, used(query.sql, params))
+            return self.store.fetch_arrow(sql, used(sql, params))
         except QueryError as e:
             raise UsageError(f"rule {rule.id} ({rule.origin}): heavy.{query.name} failed: {e}") from e
 
@@ -59,8 +61,9 @@ def run_tiers(engine: HeavyEngine, rule: Rule, params: dict[str, Any]) -> tuple[
                 f"rule {rule.id} ({rule.origin}) has no heavy tier, so it can only run on the duckdb engine",
                 hint="split it: [heavy.NAME] queries for the aggregates, sql for the rest (see `finops rules list`)",
             )
+        sql = with_gpu_hours(rule.sql)
         try:
-            return engine.store.fetch_named(rule.sql, used(rule.sql, params))
+            return engine.store.fetch_named(sql, used(sql, params))
         except QueryError as e:
             raise UsageError(f"rule {rule.id} ({rule.origin}): its query failed: {e}") from e
     results = {query.name: engine.fetch(rule, query, params) for query in rule.heavy}

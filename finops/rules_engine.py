@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops.errors import UsageError, did_you_mean
+from finops.gpu_hours import DEFAULTS as GPU_HOURS_DEFAULTS
 from finops.store import Store
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _heavy(table: Any, origin: str) -> tuple[HeavyQuery, ...]:
         raise UsageError(f"{origin}: heavy must be a table of queries ([heavy.NAME] with sql = ...)")
     queries = []
     for name, spec in table.items():
-        if not name.isidentifier() or name in ("costs", "gpu_samples", "usage_metrics"):
+        if not name.isidentifier() or name in ("costs", "gpu_samples", "gpu_processes", "usage_metrics", "gpu_hours"):
             raise UsageError(f"{origin}: heavy.{name}: the name must be an identifier, not a store table's")
         if not isinstance(spec, dict) or set(spec) != {"sql"} or not str(spec["sql"]).strip():
             raise UsageError(f"{origin}: heavy.{name} must hold exactly one key, sql, with a query")
@@ -189,8 +190,10 @@ def bound_values(rule: Rule, overrides: dict[str, str], start: date, end: date) 
     params = parameters(rule, overrides)
     period_start = datetime.combine(start, time.min, UTC)
     lookback = timedelta(days=params[rule.lookback]) if rule.lookback else timedelta(0)
-    return {**params, "period_start": period_start, "period_end": datetime.combine(end, time.min, UTC),
-            "scan_start": period_start - lookback}  # fmt: skip
+    # The relation gpu_hours classifies with idle_pct and underutilized_pct: a rule's own parameters of those
+    # names win over the defaults.
+    return {**GPU_HOURS_DEFAULTS, **params, "period_start": period_start,
+            "period_end": datetime.combine(end, time.min, UTC), "scan_start": period_start - lookback}  # fmt: skip
 
 
 def run_rule(

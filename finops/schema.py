@@ -139,6 +139,9 @@ GPU_SAMPLES = Table(
         ("x_Source", TEXT),
         ("x_LoadId", TEXT),
         ("x_Day", "DATE"),
+        # schema version 5: dcgm-exporter's default activity counter, and a MIG instance's profile (its slices)
+        ("gr_engine_active_pct", "DOUBLE"),
+        ("mig_profile", TEXT),
     ),
     slice_by=("x_Source", "x_Day"),
 )
@@ -217,7 +220,10 @@ CANONICAL_TABLES: dict[str, Table] = {
 
 
 # Columns added by later migrations, by table: the version-1 DDL must stay what shipped.
-ADDED_LATER: dict[str, tuple[str, ...]] = {"usage_metrics": ("latency_p95_s", "latency_mean_s")}
+ADDED_LATER: dict[str, tuple[str, ...]] = {
+    "usage_metrics": ("latency_p95_s", "latency_mean_s"),
+    "gpu_samples": ("gr_engine_active_pct", "mig_profile"),
+}
 
 
 def create_table_sql(table: Table, version: int) -> str:

@@ -1,9 +1,10 @@
 """`finops shutdown plan`: which GPU instances may be stopped now, with the evidence, and why every other
 candidate may not.
 
-An instance qualifies only when its telemetry is fresh and shows every GPU idle (SM activity, or util where the
-GPU has no profiling metrics, under `idle_pct`, and no process on it unless `include_reserved`) for at least
-`idle_minutes` without a gap: missing data is never idleness. Then its cloud's own API must say it runs, is not
+An instance qualifies only when its telemetry is fresh and shows every GPU idle (activity by the signal order of
+finops.gpu_hours under `idle_pct`, and no process on it unless `include_reserved`) for at least `idle_minutes`
+without a gap: missing data is never idleness, and a GPU whose sample carries no activity signal makes its whole
+instance unknown. Then its cloud's own API must say it runs, is not
 protected (keep-alive, snoozed), not in a group that would bring it back, holds no local data a stop loses, and
 the bill must not show committed capacity (stopping it would save nothing).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from finops.connectors.compute_common import ComputeClient, InstanceFacts, label_key, provider_of
 from finops.errors import FinopsError
+from finops.gpu_hours import SEGMENT_CTES
 from finops.report_sections import gpu_types
 from finops.shutdown_policy import ShutdownPolicy
 from finops.store import Store
@@ -80,7 +82,7 @@ class _Telemetry:
 
 def make_plan(store: Store, policy: ShutdownPolicy, clients: Callable[[str], ComputeClient], now: datetime,
               hosts: dict[str, str] | None = None) -> Plan:  # fmt: skip
-    telemetry = _read_telemetry(store, now, hosts or {})
+    telemetry = _read_telemetry(store, now, hosts or {}, policy.idle_pct)
     fresh_limit = timedelta(minutes=policy.stale_minutes)
     pending: list[tuple[str, _Telemetry, datetime, float | None]] = []  # idle long enough: ask the cloud
     items: list[PlanItem] = []
@@ -205,17 +207,19 @@ def _idle_since(t: _Telemetry, policy: ShutdownPolicy) -> tuple[datetime | None,
     return since, peak
 
 
-def _read_telemetry(store: Store, now: datetime, hosts: dict[str, str]) -> dict[str, _Telemetry]:
+def _read_telemetry(store: Store, now: datetime, hosts: dict[str, str], idle_pct: float) -> dict[str, _Telemetry]:
+    """Per instance and minute: the peak activity over its GPUs (by the signal order of finops.gpu_hours), NULL when
+    any GPU's sample carries no signal (an unknown GPU makes the instance unknown, never idle)."""
     rows = store.fetch(
-        """
-        SELECT coalesce(instance_id, host), any_value(instance_type), list(DISTINCT gpu_uuid),
-               date_trunc('minute', ts) AS minute,
-               max(CASE WHEN sm_active_pct IS NOT NULL THEN sm_active_pct ELSE util_gpu_pct END),
-               max(coalesce(process_count, 0)), max(coalesce(interval_s, 60))
-        FROM gpu_samples WHERE ts > ? AND ts <= ? AND coalesce(instance_id, host) IS NOT NULL
+        f"""
+        WITH {SEGMENT_CTES}
+        SELECT instance, any_value(instance_type), list(DISTINCT gpu_uuid), date_trunc('minute', ts) AS minute,
+               CASE WHEN count(*) > count(activity) THEN NULL ELSE max(activity) END,
+               max(CASE WHEN holds_memory THEN 1 ELSE 0 END), max(coalesce(interval_s, 60))
+        FROM gh_segments WHERE ts > $period_start AND ts <= $period_end AND instance IS NOT NULL
         GROUP BY 1, 4 ORDER BY 1, 4 DESC
         """,
-        [now - LOOKBACK, now],
+        {"period_start": now - LOOKBACK, "period_end": now, "idle_pct": idle_pct, "underutilized_pct": idle_pct},
     )
     result: dict[str, _Telemetry] = defaultdict(_Telemetry)
     for key, itype, gpus, minute, activity, processes, interval in rows:

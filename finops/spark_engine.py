@@ -1,8 +1,8 @@
 """Rules' heavy tier on Spark: local mode, a standalone `spark://` master, or Spark Connect (`sc://`, the thin
 client, which is how Databricks and EMR are reached).
 
-The tables the heavy tier reads (`costs`, `gpu_samples`, `usage_metrics`) are views over parquet folders or
-catalog tables named in finops.toml:
+The tables the heavy tier reads (`costs`, `gpu_samples`, `gpu_processes`, `usage_metrics`) are views over parquet
+folders or catalog tables named in finops.toml:
 
     [rules.spark]
     master = "sc://dbc-1234.cloud.databricks.com:443/;token=...;x-databricks-cluster-id=..."
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from finops.errors import SourceError, UsageError
 from finops.rules_sql import parse_heavy, placeholders, transpile
 from finops.schema import TIMESTAMP
-from finops.spark_settings import TABLES, SparkSettings
+from finops.spark_settings import OPTIONAL_TABLES, TABLES, SparkSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -80,7 +80,7 @@ class SparkEngine:
 def spark_engine(settings: SparkSettings, db: Path) -> Iterator[SparkEngine]:
     """A Spark session with the rule tables as views; stopped on exit if finops started it (a session already
     running in this process, as in a notebook, is used and left running), staged files removed."""
-    unnamed = [name for name in TABLES if name not in settings.tables]
+    unnamed = [name for name in TABLES if name not in settings.tables and name not in OPTIONAL_TABLES]
     if unnamed and not settings.is_local:
         raise UsageError(
             f"rules.spark.tables.{unnamed[0]} is not set, and a cluster cannot read this machine's store",
@@ -97,14 +97,25 @@ def spark_engine(settings: SparkSettings, db: Path) -> Iterator[SparkEngine]:
 
 
 def register_tables(session: Any, settings: SparkSettings, db: Path, scratch: Path) -> None:
-    """The views `costs`, `gpu_samples` and `usage_metrics`: over the tables named in settings, or (local mode
-    only) over this store's tables, written as parquet under `scratch`."""
+    """The views `costs`, `gpu_samples`, `gpu_processes` and `usage_metrics`: over the tables named in settings,
+    or (local mode only) over this store's tables, written as parquet under `scratch`. An optional table a cluster
+    does not name is an empty view."""
     staging = Path(tempfile.mkdtemp(dir=scratch, prefix="tables-"))
     for name, table in TABLES.items():
         source = settings.tables.get(name)
+        if source is None and not settings.is_local:  # an optional table the cluster does not have: empty
+            session.createDataFrame([], _spark_schema(table)).createOrReplaceTempView(name)
+            continue
         if source is None:  # local mode (checked by spark_engine): this store's own table
             source = str(_stage(db, name, staging))
         _register(session, name, source, table)
+
+
+def _spark_schema(table: Any) -> str:
+    """A canonical table's columns as a Spark DDL schema."""
+    types = {"TIMESTAMPTZ": "TIMESTAMP", "VARCHAR": "STRING", "DOUBLE": "DOUBLE", "BIGINT": "BIGINT",
+             "INTEGER": "INT", "DATE": "DATE", "JSON": "STRING"}  # fmt: skip
+    return ", ".join(f"`{name}` {types.get(kind, 'STRING')}" for name, kind in table.columns)
 
 
 def _session(settings: SparkSettings, scratch: Path) -> tuple[Any, bool]:

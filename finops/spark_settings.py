@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from finops.errors import UsageError, did_you_mean
-from finops.schema import COSTS, GPU_SAMPLES, USAGE_METRICS
+from finops.schema import COSTS, GPU_PROCESSES, GPU_SAMPLES, USAGE_METRICS
 
-TABLES = {t.name: t for t in (COSTS, GPU_SAMPLES, USAGE_METRICS)}
+TABLES = {t.name: t for t in (COSTS, GPU_SAMPLES, GPU_PROCESSES, USAGE_METRICS)}
+# A cluster that keeps no per-process telemetry need not name it: its view is then empty (the process SM signal
+# of gpu_hours simply never applies).
+OPTIONAL_TABLES = ("gpu_processes",)
 # local, local[4], local[*], yarn, or a URL: spark://HOST:7077, k8s://HOST, sc://HOST:15002/;params
 MASTER = re.compile(r"local(\[[^\]]+\])?|yarn|(spark|sc|k8s)://.+")
 

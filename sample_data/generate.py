@@ -416,6 +416,7 @@ def gpu_samples(res: list[Resource], load: list[float]) -> pl.DataFrame:
             raw = hexid(32, r.name, str(index))
             uuid = f"GPU-{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
             allocated = rng.uniform(0.86, 0.93)  # share of memory the training job or inference server took
+            energy = 1e9  # the driver's counter: joules since it loaded, read at each sample (NVML, DCGM)
             for hour in sweep if profile == "sweep" else range(HOURS):
                 level, ts = levels[hour], START + timedelta(hours=hour)
                 util = min(100.0, max(1.0, rng.gauss(level * 100, 2))) if level else 0.0
@@ -433,11 +434,12 @@ def gpu_samples(res: list[Resource], load: list[float]) -> pl.DataFrame:
                     "util_mem_pct": round(util * rng.uniform(0.4, 0.6), 1),
                     **{k: round(v, 1) if gpu.profiled else None for k, v in profiled.items()},
                     "mem_used_bytes": (mem + (rng.randint(-64, 64) if mem else 0)) * 2**20,
-                    "mem_total_bytes": gpu.mem_mib * 2**20, "power_w": power, "energy_j": round(power * 3600, 1),
+                    "mem_total_bytes": gpu.mem_mib * 2**20, "power_w": power, "energy_j": round(energy, 1),
                     "sm_clock_mhz": gpu.clocks[1] if util else gpu.clocks[0], "mem_clock_mhz": gpu.clocks[2],
                     "process_count": 0 if level is None else 1,
                     "labels": [{"key": k, "value": v} for k, v in tags], "x_Day": ts.date(),
                 })  # fmt: skip
+                energy += power * 3600  # the hour this sample stands for
     types = {"gpu_index": pl.Int32, "process_count": pl.Int32, "mig_instance_id": pl.String}
     return pl.DataFrame(rows, schema_overrides=types | dict.fromkeys(profiled, pl.Float64), infer_schema_length=None)
 

@@ -13,7 +13,7 @@ import pytest
 from http_server import send_json, serve
 
 from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
-from finops.gpu_idle import classify
+from finops.gpu_hours import read_gpu_hours, read_segments
 from finops.store import open_store
 
 DATA = Path(__file__).parent / "data"
@@ -58,10 +58,12 @@ def test_nvidia_smi_csv_with_units_and_the_phases_it_covers(tmp_path: Path, cli)
     spans = [(datetime.fromtimestamp(phases[p]["start"], UTC), datetime.fromtimestamp(phases[p]["end"], UTC))
              for p in ("idle_before", "busy")]  # fmt: skip
     with open_store(db, read_only=True) as store:
-        idle, busy = classify(store, spans)
-    assert (idle.state, busy.state) == ("idle_empty", "active")
-    assert busy.activity_source == "util_gpu" and busy.gpu_hours == pytest.approx(len(
-        [r for r in rows if spans[1][0] <= r["ts"] < spans[1][1]]) / 3600, rel=0.1)  # fmt: skip
+        segments = read_segments(store, spans[0][0], spans[1][1])
+    idle = [s for s in segments if spans[0][0] <= s.start < spans[0][1]]
+    busy = [s for s in segments if spans[1][0] <= s.start < spans[1][1]]
+    assert {s.state for s in idle} == {"idle_empty"} and {s.state for s in busy[1:]} == {"active"}  # [0]: ramp
+    assert {s.signal for s in segments} == {"util_gpu"}
+    assert sum(s.seconds for s in busy) == pytest.approx((spans[1][1] - spans[1][0]).total_seconds(), abs=2)
 
 
 @pytest.fixture
@@ -139,8 +141,10 @@ def test_prometheus_query_range_prefers_sm_activity(prometheus: str, tmp_path: P
         ).fetchall()
     assert rows == [(2, 100.0, pytest.approx(2.5), "node-7", "vllm-0", 120.0)]
     with open_store(db, read_only=True) as store:
-        [window] = classify(store, [(datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))])
-    assert window.state == "idle_empty" and window.activity_source == "sm_active"  # util_gpu would say 100 %
+        [hour] = read_gpu_hours(store, datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
+    # util_gpu would say 100 %; two samples 60 s apart, each held for its 60 s step. 1 GiB of memory in use and
+    # no process count (DCGM has none): memory is held, so it is idle_reserved.
+    assert hour.signal == "sm_active" and hour.seconds_by_state["idle_reserved"] == hour.seconds == 120
 
 
 def test_a_host_without_an_instance_id_is_priced_through_gpu_hosts(tmp_path: Path, cli) -> None:

@@ -5,14 +5,14 @@ split (tests/test_rules.py holds the cases)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlglot
 
 from finops.errors import UsageError
-from finops.rules_engine import load_rule, load_rules
+from finops.rules_engine import bound_values, load_rule, load_rules
 from finops.rules_sql import parse_heavy, placeholders, transpile
 
 TARGETS = ("spark", "databricks", "bigquery", "athena")
@@ -27,15 +27,15 @@ def test_every_built_in_rule_has_a_heavy_tier() -> None:
 @pytest.mark.parametrize(("rule", "query"), HEAVY, ids=[f"{r.id}.{q.name}" for r, q in HEAVY])
 def test_heavy_tier_transpiles_and_parses_in(rule, query, dialect: str) -> None:  # type: ignore[no-untyped-def]
     tree = parse_heavy(query.sql, f"{rule.id}.{query.name}")
-    values = {"period_start": datetime(2026, 11, 1, tzinfo=UTC), "period_end": datetime(2026, 12, 1, tzinfo=UTC),
-              "scan_start": datetime(2026, 9, 6, tzinfo=UTC)} | {p.name: p.default for p in rule.params}  # fmt: skip
+    values = bound_values(rule, {}, date(2026, 11, 1), date(2026, 12, 1))
     assert placeholders(tree) <= set(values), "a heavy-tier parameter the engine does not bind"
     for bound in (None, values):  # with parameters left as the dialect's own markers, and written in
         text = transpile(tree, dialect, bound)
         again = sqlglot.parse_one(text, read=dialect)
         assert again.find(sqlglot.exp.Select) is not None
         tables = {t.name for t in again.find_all(sqlglot.exp.Table)}
-        assert tables <= {"costs", "gpu_samples", "usage_metrics"} | {c.alias for c in again.find_all(sqlglot.exp.CTE)}
+        stored = {"costs", "gpu_samples", "gpu_processes", "usage_metrics"}
+        assert tables <= stored | {c.alias for c in again.find_all(sqlglot.exp.CTE)}
         if bound is not None:
             assert not list(again.find_all(sqlglot.exp.Placeholder)), text
     if "Tags" in query.sql:

@@ -175,6 +175,8 @@ def test_a_store_from_an_older_finops_is_upgraded_when_only_read(db: Path) -> No
     with open_store(db) as store:
         for table in ("findings", "shutdown_log"):  # what versions 3 and 4 added
             store.con.execute(f"DROP TABLE {table}")
+        for column in ("gr_engine_active_pct", "mig_profile"):  # and version 5
+            store.con.execute(f"ALTER TABLE gpu_samples DROP COLUMN {column}")
         store.set_meta("schema_version", "2")
     with open_store(db, read_only=True) as store:
         assert store.schema_version() == SCHEMA_VERSION

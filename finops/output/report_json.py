@@ -118,6 +118,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "price_basis": i.price_basis,
                 "idle_cost": None if i.idle_cost is None else exact_text(i.idle_cost),
                 "idle_energy_kwh": round(i.idle_energy_kwh, 3),
+                "signals": list(i.signals),
             }
             for i in report.gpu_idle
         ],
