@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class _Gpu:
     name: str
     mig_instance_id: str | None = None
     parent_uuid: str | None = None
+    mig_profile: str | None = None
+    parent_handle: Any = None
     refused: set[str] = field(default_factory=set)
     gpm_sample: Any = None  # the previous GPM sample, for metrics over the interval
     last_process_ts: int = 0
@@ -111,8 +114,23 @@ class NvmlSampler:
                 continue
             instance = str(n.nvmlDeviceGetGpuInstanceId(handle))
             found.append(_Gpu(handle, _text(n.nvmlDeviceGetUUID(handle)), parent.index, parent.name,
-                              mig_instance_id=instance, parent_uuid=parent.uuid))  # fmt: skip
+                              mig_instance_id=instance, parent_uuid=parent.uuid,
+                              mig_profile=self._mig_profile(handle), parent_handle=parent.handle))  # fmt: skip
         return found
+
+    def _mig_profile(self, handle: Any) -> str | None:
+        """`3g.40gb`: from the MIG device's name where it says it, else from its attributes (the slice count is
+        what prices the instance as its share of the GPU)."""
+        n = self.nvml
+        try:
+            named = re.search(r"\bMIG\s+(\S+)", _text(n.nvmlDeviceGetName(handle)))
+            if named:
+                return named.group(1)
+            attributes = n.nvmlDeviceGetAttributes(handle)
+            return f"{attributes.gpuInstanceSliceCount}g.{round(attributes.memorySizeMB / 1024)}gb"
+        except Exception as e:  # an older driver without the call: the instance is still sampled
+            log.info("MIG device profile unreadable (%s); it counts as one slice", _error_name(e))
+            return None
 
     def _read(self, gpu: _Gpu, metric: str, call: Any) -> Any:
         """One NVML read: None if the GPU refuses it (and it is not asked again); a lost GPU is raised."""
@@ -161,8 +179,9 @@ class NvmlSampler:
         mem_clock = self._read(gpu, "mem_clock", lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM))
         procs = self._processes(gpu, ts)
         row: dict[str, Any] = {
-            "ts": ts, "gpu_uuid": gpu.uuid, "gpu_index": gpu.index, "gpu_model": gpu.name,
-            "mig_instance_id": gpu.mig_instance_id, "interval_s": interval_s,
+            # A MIG instance is stored under its GPU's UUID and its instance id, as dcgm-exporter reports it.
+            "ts": ts, "gpu_uuid": gpu.parent_uuid or gpu.uuid, "gpu_index": gpu.index, "gpu_model": gpu.name,
+            "mig_instance_id": gpu.mig_instance_id, "mig_profile": gpu.mig_profile, "interval_s": interval_s,
             "util_gpu_pct": None if util is None else float(util.gpu),
             "util_mem_pct": None if util is None else float(util.memory),
             "mem_used_bytes": None if memory is None else int(memory.used),
@@ -172,7 +191,7 @@ class NvmlSampler:
             "sm_clock_mhz": None if sm_clock is None else float(sm_clock),
             "mem_clock_mhz": None if mem_clock is None else float(mem_clock),
             "process_count": len(procs) if "processes" not in gpu.refused else None,
-            "labels": {"parent_gpu_uuid": gpu.parent_uuid} if gpu.parent_uuid else None,
+            "labels": {"mig_uuid": gpu.uuid} if gpu.parent_uuid else None,
         }  # fmt: skip
         row.update(self._gpm(gpu))
         return row, procs
@@ -181,18 +200,27 @@ class NvmlSampler:
         """SM/tensor/DRAM activity over the interval since the previous sample (Hopper and newer)."""
         empty: dict[str, float | None] = dict.fromkeys(GPM_FIELDS.values())
         n = self.nvml
-        if "gpm" in gpu.refused or gpu.mig_instance_id is not None:
+        if "gpm" in gpu.refused:
             return empty
+        # A MIG instance is sampled through its GPU's handle and its GPU instance id (nvmlGpmMigSampleGet).
+        device = gpu.parent_handle if gpu.mig_instance_id is not None else gpu.handle
+
+        def take(sample: Any) -> None:
+            if gpu.mig_instance_id is None:
+                n.nvmlGpmSampleGet(device, sample)
+            else:
+                n.nvmlGpmMigSampleGet(device, int(gpu.mig_instance_id), sample)
+
         if gpu.gpm_sample is None:
-            supported = self._read(gpu, "gpm", lambda: n.nvmlGpmQueryDeviceSupport(gpu.handle).isSupportedDevice)
+            supported = self._read(gpu, "gpm", lambda: n.nvmlGpmQueryDeviceSupport(device).isSupportedDevice)
             if not supported:
                 gpu.refused.add("gpm")
                 return empty
             gpu.gpm_sample = n.nvmlGpmSampleAlloc()
-            n.nvmlGpmSampleGet(gpu.handle, gpu.gpm_sample)
+            take(gpu.gpm_sample)
             return empty  # the first sample only opens the interval
         current = n.nvmlGpmSampleAlloc()
-        n.nvmlGpmSampleGet(gpu.handle, current)
+        take(current)
         request = n.c_nvmlGpmMetricsGet_t()
         request.version = n.NVML_GPM_METRICS_GET_VERSION
         request.numMetrics = len(GPM_FIELDS)
@@ -223,8 +251,8 @@ class NvmlSampler:
             owner = process_owner(pid)
             memory = getattr(proc, "usedGpuMemory", None)
             rows.append({
-                "ts": ts, "gpu_uuid": gpu.uuid, "pid": pid, "used_mem_bytes": int(memory) if memory else None,
-                "sm_util_pct": shares.get(pid), **owner,
+                "ts": ts, "gpu_uuid": gpu.parent_uuid or gpu.uuid, "pid": pid,
+                "used_mem_bytes": int(memory) if memory else None, "sm_util_pct": shares.get(pid), **owner,
             })  # fmt: skip
         return rows
 

@@ -1,5 +1,6 @@
-"""`finops gpu ingest`: exporter scrapes (a URL or a saved page) and nvidia-smi CSV logs into `gpu_samples`.
-Each input is its own source; loading the same bytes again writes nothing."""
+"""`finops gpu ingest`: exporter scrapes (a URL or a saved page: dcgm-exporter, nvidia_gpu_exporter, Triton),
+nvidia-smi CSV logs and nvidia-smi's text output (table, -q, -L: MIG instances) into `gpu_samples`. Each input is
+its own source; loading the same bytes again writes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finops.errors import SourceError, UsageError
+from finops.errors import InputError, SourceError, UsageError
 from finops.schema import GPU_SAMPLES
 from finops.store import LoadResult, open_store
 
@@ -30,6 +31,7 @@ class Placement:
 def read_input(target: str, placement: Placement) -> tuple[str, bytes, list[dict[str, Any]]]:
     """(source name, raw bytes, rows) for a URL, an exporter page saved to a file, or an nvidia-smi CSV."""
     from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
+    from finops.connectors.nvidia_smi_text import is_nvidia_smi_text, parse_nvidia_smi_text
 
     if target.startswith(("http://", "https://")):
         try:
@@ -42,7 +44,8 @@ def read_input(target: str, placement: Placement) -> tuple[str, bytes, list[dict
     path = Path(target)
     if not path.is_file():
         raise UsageError(
-            f"{target}: no such file", hint="give an exporter URL, a saved /metrics page or an nvidia-smi CSV"
+            f"{target}: no such file",
+            hint="give an exporter URL, a saved /metrics page, an nvidia-smi CSV log or nvidia-smi's text output",
         )
     body = path.read_bytes()
     if path.suffix.lower() == ".csv":
@@ -50,7 +53,16 @@ def read_input(target: str, placement: Placement) -> tuple[str, bytes, list[dict
         _intervals(rows)
         return f"nvidia-smi:{path.name}", body, rows
     scraped = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    rows = parse_metrics(body.decode(), scraped_at=scraped, host=placement.host, origin=str(path))
+    text = body.decode(errors="replace")
+    if is_nvidia_smi_text(text):  # nvidia-smi's table, -q or -L output: the only place MIG shows without an exporter
+        rows = parse_nvidia_smi_text(text, scraped_at=scraped, host=placement.host, origin=str(path))
+        if not rows:
+            raise InputError(
+                f"{path}: nvidia-smi -L output names GPUs but measures nothing",
+                hint="capture `nvidia-smi -L; nvidia-smi` or `nvidia-smi -q` together in one file",
+            )
+        return f"nvidia-smi:{path.name}", body, rows
+    rows = parse_metrics(text, scraped_at=scraped, host=placement.host, origin=str(path))
     return f"metrics:{path.name}", body, rows
 
 
