@@ -1,7 +1,9 @@
-"""Inference counters into `usage_metrics`: scrapes of vLLM/TGI/Triton `/metrics` pages, and plain CSV counts.
+"""Inference counters into `usage_metrics`: scrapes of inference servers' `/metrics` pages (vLLM, Ray Serve vLLM,
+NVIDIA NIM, SGLang, TGI, Triton), and plain CSV counts.
 
 A scrape holds counters cumulative since the server started, so one scrape says nothing about a window: the
-rows are the differences between consecutive scrapes of the same endpoint, resource and model. A counter that
+rows are the differences between consecutive scrapes of the same endpoint, resource and model. A model listed
+at 0 (a server just started) is a scrape like any other, so the first window counts from it. A counter that
 went down means the server restarted; the window then counts what the new process counted (what Prometheus's
 `increase()` does). `finops usage scrape` saves pages to a spool with when and what they were; `finops usage
 ingest` turns a spool (or saved pages, or CSV files) into rows, replacing each (source, day) it covers, so

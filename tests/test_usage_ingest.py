@@ -46,7 +46,7 @@ def test_tgi_and_triton_pages() -> None:
 
 def test_a_page_without_serving_counters_is_refused() -> None:
     dcgm = (Path(__file__).parent / "data" / "prometheus" / "dcgm-exporter-l40s-idle.txt").read_text()
-    with pytest.raises(InputError, match="no vLLM, TGI or Triton request counters"):
+    with pytest.raises(InputError, match=r"dcgm\.txt: no request counters of a known inference server"):
         parse_serving_metrics(dcgm, origin="dcgm.txt")
 
 
