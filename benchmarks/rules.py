@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 from bench import median_time  # this folder is on the path when a script here runs
 
+from finops.gpu_hours import with_gpu_hours
 from finops.findings import run_findings
 from finops.rules_engine import Rule, bound_values, load_rules
 
@@ -66,12 +67,13 @@ def generate(series: int, folder: Path) -> Path:
 
 
 def one_query(rule: Rule) -> str:
-    """The rule as one hand-written query: the heavy tier's queries as CTEs in front of the statistical tier."""
+    """The rule as one hand-written query: the heavy tier's queries as CTEs in front of the statistical tier (and
+    the definition of `gpu_hours` in front of those, where a rule reads it)."""
     ctes = ", ".join(f"{q.name} AS ({q.sql})" for q in rule.heavy)
     stat = rule.sql.strip()
     if stat[:4].upper() == "WITH":
-        return f"WITH {ctes}, {stat[4:]}"
-    return f"WITH {ctes} {stat}"
+        return with_gpu_hours(f"WITH {ctes}, {stat[4:]}")
+    return with_gpu_hours(f"WITH {ctes} {stat}")
 
 
 def bound(rule: Rule) -> dict[str, Any]:

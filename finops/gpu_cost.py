@@ -88,14 +88,13 @@ def read_gpu_idle(
     energy: dict[str, float] = defaultdict(float)
     ranks: dict[str, set[int]] = defaultdict(set)
     devices: dict[str, list[DeviceHour]] = defaultdict(list)
-    for hour in read_gpu_hours(store, start, end) if hours is None else hours:
+    for hour in read_gpu_hours(store, start, end, per_device=True) if hours is None else hours:
         key = instance_key(hour, hosts)
         devices[key].append(hour)
         for state, seconds in hour.seconds_by_state.items():
             by_state[key][state] += seconds * hour.share / 3600
         energy[key] += hour.idle_energy_j or 0.0
-        if hour.signal:
-            ranks[key].add(SIGNALS.index(hour.signal))
+        ranks[key].update(SIGNALS.index(signal) for signal in hour.signals)
     if not devices:
         return ()
     prices = price_instances(store, devices, start, end, team_sql, cost)

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from finops.store import Store
 
 IDLE_PCT = 5.0
+HOUR = timedelta(hours=1)  # a sample held from the hour before the span reaches into it
 UNDERUTILIZED_PCT = 40.0
 STATES = ("idle_empty", "idle_reserved", "underutilized", "active", "unknown")
 IDLE_STATES = ("idle_empty", "idle_reserved")
@@ -185,6 +186,7 @@ class DeviceHour:
     seconds_by_state: dict[str, float] = field(default_factory=dict)
     samples_by_state: dict[str, int] = field(default_factory=dict)
     signal: str | None = None  # the best signal any sample of the hour had
+    signals: tuple[str, ...] = ()  # every signal its samples had, best first
     activity_pct: float | None = None
     tensor_active_pct: float | None = None
     dram_active_pct: float | None = None
@@ -200,17 +202,45 @@ class DeviceHour:
         return sum(self.seconds_by_state.get(s, 0.0) for s in IDLE_STATES) * self.share / 3600
 
 
+# The period's hours of each device folded into one row (the readers that total a period need no more): the sums
+# add up, the means are weighted by covered time (a device of zero-length samples takes their plain mean).
+_PER_DEVICE = """
+    SELECT instance, min(host) AS host, min(instance_id) AS instance_id, max(instance_type) AS instance_type,
+           gpu_uuid, mig_instance_id, max(mig_profile) AS mig_profile, max(gpu_model) AS gpu_model,
+           min(hour) AS hour, max(share) AS share, sum(samples) AS samples, sum(seconds) AS seconds,
+           sum(idle_empty_s) AS idle_empty_s, sum(idle_reserved_s) AS idle_reserved_s,
+           sum(underutilized_s) AS underutilized_s, sum(active_s) AS active_s, sum(unknown_s) AS unknown_s,
+           sum(idle_empty_n) AS idle_empty_n, sum(idle_reserved_n) AS idle_reserved_n,
+           sum(underutilized_n) AS underutilized_n, sum(active_n) AS active_n, sum(unknown_n) AS unknown_n,
+           min(signal_rank) AS signal_rank, list(DISTINCT signal_rank) AS signal_ranks,
+           coalesce(sum(activity_pct * seconds) / nullif(sum(seconds) FILTER (WHERE activity_pct IS NOT NULL), 0),
+                    avg(activity_pct)) AS activity_pct,
+           coalesce(sum(tensor_active_pct * seconds)
+                        / nullif(sum(seconds) FILTER (WHERE tensor_active_pct IS NOT NULL), 0),
+                    avg(tensor_active_pct)) AS tensor_active_pct,
+           coalesce(sum(dram_active_pct * seconds) / nullif(sum(seconds) FILTER (WHERE dram_active_pct IS NOT NULL), 0),
+                    avg(dram_active_pct)) AS dram_active_pct,
+           sum(energy_j) AS energy_j, sum(idle_energy_j) AS idle_energy_j
+    FROM gpu_hours GROUP BY instance, gpu_uuid, mig_instance_id
+"""
+
+
 def read_gpu_hours(
     store: Store,
     start: datetime,
     end: datetime,
     *,
+    per_device: bool = False,
     idle_pct: float = IDLE_PCT,
     underutilized_pct: float = UNDERUTILIZED_PCT,
 ) -> list[DeviceHour]:
-    """Every device's hours in [start, end) (UTC hours), by state."""
+    """Every device's hours in [start, end) (UTC hours), by state; with `per_device`, one row per device for the
+    whole span (its `hour` the first), which is all a period's totals need and far fewer rows."""
+    if not store.fetch("SELECT 1 FROM gpu_samples WHERE ts >= ? AND ts < ? LIMIT 1", [start - HOUR, end]):
+        return []  # no telemetry in the span: skip planning the whole relation (most of a bill-only report's cost)
+    query = _PER_DEVICE if per_device else "SELECT *, [signal_rank] AS signal_ranks FROM gpu_hours"
     names, rows = store.fetch_named(
-        with_gpu_hours("SELECT * FROM gpu_hours ORDER BY instance, gpu_uuid, mig_instance_id, hour"),
+        with_gpu_hours(f"SELECT * FROM ({query}) ORDER BY instance, gpu_uuid, mig_instance_id, hour"),
         {"period_start": start, "period_end": end, "idle_pct": idle_pct, "underutilized_pct": underutilized_pct},
     )
     return [_device_hour(dict(zip(names, row, strict=True))) for row in rows]
@@ -225,7 +255,9 @@ def _device_hour(r: dict[str, Any]) -> DeviceHour:
         r["instance"], r["host"], r["instance_id"], r["instance_type"], r["gpu_uuid"], r["mig_instance_id"],
         r["mig_profile"], r["gpu_model"], r["hour"], float(r["share"]), int(r["samples"] or 0),
         float(r["seconds"] or 0), {s: float(r[f"{s}_s"]) for s in STATES}, {s: int(r[f"{s}_n"] or 0) for s in STATES},
-        None if rank is None else SIGNALS[int(rank) - 1], number(r["activity_pct"]), number(r["tensor_active_pct"]),
+        None if rank is None else SIGNALS[int(rank) - 1],
+        tuple(SIGNALS[int(k) - 1] for k in sorted(k for k in r["signal_ranks"] if k is not None)),
+        number(r["activity_pct"]), number(r["tensor_active_pct"]),
         number(r["dram_active_pct"]), number(r["energy_j"]), number(r["idle_energy_j"]),
     )  # fmt: skip
 

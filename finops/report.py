@@ -142,7 +142,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
             " GROUP BY 1 ORDER BY 2 DESC",
             bounds[2:4],
         )
-        hours = read_gpu_hours(store, bounds[2], bounds[3])
+        hours = read_gpu_hours(store, bounds[2], bounds[3], per_device=True)
         gpu = read_gpu_summary(store, cost, bounds[2:], observed_by_type(hours))
         gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts, hours)
         inference = read_inference(store, bounds[2], bounds[3], cost)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    pass
-
 from finops.cli.base import DbOption, _location, app
+from finops.periods import PERIOD_HELP
 
-gpu_app = typer.Typer(help="GPU telemetry: the NVML sampler agent and its spool.", no_args_is_help=True)
+gpu_app = typer.Typer(
+    help="GPU telemetry: the NVML sampler agent, exporters' pages and logs, and where the GPU-hours went.",
+    no_args_is_help=True,
+)
 app.add_typer(gpu_app, name="gpu")
 
 
@@ -69,8 +73,8 @@ def gpu_ingest(
     inputs: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Exporter URLs (dcgm-exporter, nvidia_gpu_exporter), saved "
-            "/metrics pages, or nvidia-smi --format=csv logs."
+            help="Exporter URLs (dcgm-exporter, nvidia_gpu_exporter, Triton), saved /metrics pages, nvidia-smi "
+            "--format=csv logs, or nvidia-smi's text output (table, -q, -L) for MIG instances."
         ),
     ] = None,
     db: DbOption = None,
@@ -86,7 +90,8 @@ def gpu_ingest(
     """Load GPU telemetry the cluster already exports into the store, beside the sampler's.
 
     Kubernetes pod, namespace and container labels are kept; the dcgm `Hostname` and `hostname` labels are both
-    read. nvidia-smi logs: units inside cells are understood; timestamps are taken as UTC.
+    read. nvidia-smi logs: units inside cells are understood; timestamps are taken as UTC. MIG instances come from
+    dcgm-exporter's GPU_I_ID/GPU_I_PROFILE labels or nvidia-smi's MIG listing. See `finops gpu report`.
     """
     from finops.gpu_ingest import Placement, ingest_gpu_telemetry, prometheus_range
     from finops.ui.console import err_console
@@ -97,3 +102,58 @@ def gpu_ingest(
     loaded = [r for r in results if not r.unchanged]
     err_console().print(f"{len(loaded)} input(s) loaded, {len(results) - len(loaded)} unchanged; "
                         f"{sum(r.rows for r in loaded):,} GPU samples", highlight=False)  # fmt: skip
+
+
+class GpuReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class GpuGroupBy(StrEnum):
+    host = "host"
+    team = "team"
+    instance_type = "instance_type"
+
+
+@gpu_app.command("report")
+def gpu_report(
+    period: Annotated[str, typer.Option(help=f"The period: {PERIOD_HELP}.")] = "7d",
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day of the period (YYYY-MM-DD). Default: the newest telemetry's day.")
+    ] = None,
+    fmt: Annotated[GpuReportFormat, typer.Option("--format", help="Output format.")] = GpuReportFormat.table,
+    group_by: Annotated[GpuGroupBy | None, typer.Option(help="Also total by host, team or instance type.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Every GPU and MIG instance over a period: hours in each state (active, underutilized, idle with memory
+    held, idle and empty, unknown), the activity signal behind each verdict, GPU-hours, idle GPU-hours, energy,
+    and what the idle hours cost (from the bill, a synced catalog or the bundled list price; else "unpriced").
+
+    Works on a store that holds telemetry only. A MIG instance counts as its share of the GPU (its profile's
+    slices of 7); a sample with no activity signal is "unknown", never idle.
+    """
+    from finops.gpu_report import build_gpu_report
+
+    report = build_gpu_report(_location(db).path, period, as_of, group_by.value if group_by else None)
+    if fmt is GpuReportFormat.table:
+        from finops.ui.console import out_console
+        from finops.ui.gpu_table import print_gpu_report
+
+        if output is None:
+            print_gpu_report(report, out_console())
+            return
+        buffer = io.StringIO()
+        print_gpu_report(report, out_console(buffer, width=140))
+        text = buffer.getvalue()
+    else:
+        from finops.output import gpu_report_formats as formats
+
+        render = {"json": formats.render_json, "csv": formats.render_csv, "markdown": formats.render_markdown}
+        text = render[fmt.value](report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""`finops usage ...`: inference counters (vLLM, TGI, Triton /metrics pages; CSV counts) for cost per inference."""
+"""`finops usage ...`: inference counters (vLLM, Ray Serve vLLM, NIM, SGLang, TGI, Triton /metrics pages; CSV counts)
+for cost per inference."""
 
 from __future__ import annotations
 
