@@ -260,6 +260,7 @@ def focus_frames(draw: st.DrawFn) -> pl.DataFrame:
     return pl.DataFrame(list(columns.values()))
 
 
+@pytest.mark.slow  # about 12 s: .ci/run runs it with the other slow checks
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frame=focus_frames(), source=st.sampled_from([None, "mine"]))
 def test_any_file_loads_alike_both_ways(tmp_path: Path, frame: pl.DataFrame, source: str | None) -> None:

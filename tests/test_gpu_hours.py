@@ -105,7 +105,7 @@ def load(store: Store, timeline: Timeline) -> None:
 
 
 @given(timelines())
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 def test_gpu_hours_are_the_covered_time_and_idle_hours_its_idle_part(timeline: Timeline) -> None:
     check_hours(timeline)
 
@@ -142,7 +142,7 @@ def bill(store: Store, hours: int) -> None:
 
 
 @given(timelines())
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 def test_the_report_and_gpu001_count_the_same_idle_hours(timeline: Timeline) -> None:
     check_report_and_rule(timeline)
 

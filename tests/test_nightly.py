@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pytest
 from conftest import BILLING
 
 TOOLKIT = BILLING / "focus-data-toolkit"
@@ -50,6 +51,7 @@ def _finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
                           timeout=120, check=False)  # fmt: skip
 
 
+@pytest.mark.slow  # about 10 s of real processes: .ci/run runs it with the other slow checks
 def test_a_report_during_a_write_waits_and_sees_only_whole_states(db: Path, tmp_path: Path) -> None:
     env = {**os.environ, "FINOPS_BUSY_TIMEOUT": "60", "COLUMNS": "120"}
     gcp, aws = TOOLKIT / "focus_1_2_cost_and_usage_gcp.csv", TOOLKIT / "focus_1_2_cost_and_usage_aws.csv"

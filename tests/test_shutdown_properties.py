@@ -123,6 +123,7 @@ def _protected(spec: dict, policy: ShutdownPolicy) -> bool:
                 or spec["idle_minutes"] < 60)  # fmt: skip
 
 
+@pytest.mark.slow  # about 30 s: .ci/run runs it with the other slow checks
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(instances=fleet, policy=policies)
 def test_the_rails_hold(tmp_path: Path, instances: list[dict], policy: ShutdownPolicy) -> None:
