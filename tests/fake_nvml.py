@@ -1,5 +1,6 @@
-"""A stand-in for the pynvml module, for the sampler's error paths only (refused metrics, a GPU that is lost).
-What real GPUs report is checked on real hardware (tests/test_gpu_real.py)."""
+"""A stand-in for the pynvml module, for the sampler's error paths (refused metrics, a GPU that is lost) and the
+shape of its MIG rows (function names and return shapes as nvidia-ml-py 12 has them). What real GPUs report is
+checked on real hardware (tests/test_gpu_real.py); MIG has not been: no MIG-capable GPU was at hand."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ class NVMLError_GpuIsLost(Exception):
     pass
 
 
+class NVMLError_NotFound(Exception):
+    pass
+
+
 class FakeNvml:
     NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
 
-    def __init__(self, lose_gpu_1_after: int = 1_000_000, with_processes: bool = True) -> None:
+    def __init__(self, lose_gpu_1_after: int = 1_000_000, with_processes: bool = True, mig: bool = False) -> None:
         self.with_processes = with_processes
+        self.mig = mig  # GPU 0 split into instance 1 (named by its profile) and instance 2 (named like its GPU)
         self.calls: dict[str, int] = {}
         self.samples_of_gpu_1 = 0
         self.lose_gpu_1_after = lose_gpu_1_after
-        self.energy = [1_000_000, 2_000_000]
+        self.energy = {0: 1_000_000, 1: 2_000_000}
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -40,13 +46,33 @@ class FakeNvml:
         return index
 
     def nvmlDeviceGetUUID(self, handle: int) -> str:
+        if handle >= 100:
+            return f"MIG-0000000{handle - 99}-aaaa-bbbb-cccc-dddddddddddd"
         return f"GPU-0000000{handle}-aaaa-bbbb-cccc-dddddddddddd"
 
     def nvmlDeviceGetName(self, handle: int) -> bytes:
-        return b"NVIDIA A10G"
+        if handle == 100:
+            return b"NVIDIA A100-SXM4-40GB MIG 1g.5gb"
+        return b"NVIDIA A100-SXM4-40GB" if self.mig else b"NVIDIA A10G"
 
     def nvmlDeviceGetMigMode(self, handle: int) -> tuple[int, int]:
+        if self.mig and handle == 0:
+            return (1, 1)
         raise NVMLError_NotSupported()
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:
+        return 7
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, slot: int) -> int:
+        if slot >= 2:
+            raise NVMLError_NotFound()
+        return 100 + slot
+
+    def nvmlDeviceGetGpuInstanceId(self, handle: int) -> int:
+        return handle - 99
+
+    def nvmlDeviceGetAttributes(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(gpuInstanceSliceCount=3, memorySizeMB=19968)
 
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
         if handle == 1:
@@ -63,7 +89,7 @@ class FakeNvml:
         raise NVMLError_NotSupported()
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
-        self.energy[handle] += 500_000
+        self.energy[handle] = self.energy.get(handle, 0) + 500_000
         return self.energy[handle]
 
     def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:

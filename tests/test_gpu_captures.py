@@ -66,6 +66,10 @@ def test_percentages_have_no_float_noise() -> None:
 
 
 VERDICT_FILES = [name for name, e in EXPECTED.items() if e["format"] not in ("nvidia-smi-L",)]
+# the captures that came with the team's shared data (tests/data/prometheus), labelled by their sources
+PROMETHEUS = Path(__file__).parent / "data" / "prometheus"
+LABELLED = {"dcgm-exporter-l40s-idle.txt": "idle_empty", "nvidia-gpu-exporter-h100-idle.txt": "idle_empty",
+            "nvidia-gpu-exporter-h100-load.txt": "active"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +81,11 @@ def gpu_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[
     db = folder / "store.duckdb"
     stamp = SCRAPED.timestamp()
     hosts = {}
-    for index, name in enumerate(VERDICT_FILES):
+    sources = [CAPTURES / name for name in VERDICT_FILES] + [PROMETHEUS / name for name in LABELLED]
+    for index, source in enumerate(sources):
+        name = source.name
         copy = folder / name
-        shutil.copy(CAPTURES / name, copy)
+        shutil.copy(source, copy)
         os.utime(copy, (stamp, stamp))  # a saved page counts as scraped when it was written
         hosts[f"i-{index}"] = name
         assert (
@@ -89,7 +95,7 @@ def gpu_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[
     out = folder / "report.json"
     assert run(["gpu", "report", "--db", str(db), "--period", "2026-01-01..2026-12-31", "--format", "json",
                 "--output", str(out)]) == 0  # fmt: skip
-    devices: dict[str, list[dict[str, Any]]] = {name: [] for name in VERDICT_FILES}
+    devices: dict[str, list[dict[str, Any]]] = {source.name: [] for source in sources}
     for device in json.loads(out.read_text())["devices"]:
         devices[hosts[device["instance"]]].append(device)
     return devices
@@ -138,3 +144,10 @@ def test_a_mig_instance_counts_as_its_share_of_the_gpu(gpu_report: dict[str, lis
     [device] = gpu_report["dcgm-exporter-a100-40gb-mig-1g5gb-nvidia-docs.txt"]
     assert (device["mig_instance_id"], device["mig_profile"]) == ("13", "1g.5gb")
     assert device["share_of_gpu"] == pytest.approx(1 / 7)
+
+
+@pytest.mark.parametrize(("name", "verdict"), LABELLED.items())
+def test_the_shared_captures_get_their_labels(gpu_report: dict[str, list[dict[str, Any]]], name: str,
+                                              verdict: str) -> None:  # fmt: skip
+    [device] = gpu_report[name]
+    assert device["verdict"] == verdict

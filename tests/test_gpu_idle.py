@@ -112,3 +112,30 @@ def test_gpu_hours_energy_and_idle_energy_from_the_counter(store_path: Path) -> 
 def test_a_window_without_samples_has_no_hours(tmp_path: Path) -> None:
     with open_store(tmp_path / "empty.duckdb") as store:
         assert read_gpu_hours(store, *DAY) == [] and read_segments(store, *DAY) == []
+
+
+def test_without_gpm_the_processes_sm_share_comes_before_util_gpu(tmp_path: Path) -> None:
+    """An older GPU (no GPM) under the sampler: its processes' SM shares (NVML per-process utilisation, recorded in
+    the same capture) judge each sample where a process ran; util_gpu only where none did."""
+    from finops.schema import GPU_PROCESSES
+
+    rows = [{**row, "sm_active_pct": None, "sm_occupancy_pct": None, "tensor_active_pct": None,
+             "dram_active_pct": None} for row in capture_rows()]  # fmt: skip
+    stamp = {round(r["ts"].timestamp()): r["ts"] for r in rows}  # the sampler stamps processes as their sample
+    processes = []
+    for line in (PHASES / "nvml_processes.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("kind") == "process_utilization" and round(entry["ts"]) in stamp:
+            ts = stamp[round(entry["ts"])]
+            processes.append({"ts": ts, "host": "h100-lab", "gpu_uuid": rows[0]["gpu_uuid"], "pid": entry["pid"],
+                              "sm_util_pct": float(entry["sm_util"]), "x_Day": ts.date()})  # fmt: skip
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.replace_slices(GPU_SAMPLES, [rows_to_frame(GPU_SAMPLES, rows, "c")], checksum="c", inputs=["c"])
+        store.replace_slices(GPU_PROCESSES, [rows_to_frame(GPU_PROCESSES, processes, "c")], checksum="p",
+                             inputs=["p"])  # fmt: skip
+        states = seconds_by_phase(store)
+        signals = {s.signal for s in read_segments(store, *DAY)}
+    for phase, expected in EXPECTED.items():
+        main = max(states[phase], key=lambda s: states[phase][s])
+        assert main in expected, (phase, dict(states[phase]))
+    assert signals == {"process_sm", "util_gpu"}

@@ -29,6 +29,19 @@ def test_refused_metrics_are_null_not_zero_and_not_asked_again() -> None:
     assert energy == sorted(energy) and energy[0] < energy[-1]  # the cumulative counter, in joules
 
 
+def test_mig_instances_are_rows_under_their_gpu_with_profile_and_mig_uuid() -> None:
+    with NvmlSampler(FakeNvml(mig=True)) as sampler:
+        samples, processes = sampler.sample(15.0)
+    rows = {(r["gpu_uuid"], r["mig_instance_id"]): r for r in samples}
+    parent = "GPU-00000000-aaaa-bbbb-cccc-dddddddddddd"
+    assert set(rows) == {(parent, None), (parent, "1"), (parent, "2"), ("GPU-00000001-aaaa-bbbb-cccc-dddddddddddd",
+                                                                         None)}  # fmt: skip
+    assert rows[(parent, "1")]["mig_profile"] == "1g.5gb"  # from the MIG device's name
+    assert rows[(parent, "2")]["mig_profile"] == "3g.20gb"  # from its attributes: 3 slices, 19,968 MiB
+    assert rows[(parent, "2")]["labels"] == {"mig_uuid": "MIG-00000002-aaaa-bbbb-cccc-dddddddddddd"}
+    assert {p["gpu_uuid"] for p in processes} <= {parent, "GPU-00000001-aaaa-bbbb-cccc-dddddddddddd"}
+
+
 def test_a_lost_gpu_stops_reporting_instead_of_reading_idle(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeNvml(lose_gpu_1_after=1)
     with caplog.at_level(logging.WARNING), NvmlSampler(fake) as sampler:

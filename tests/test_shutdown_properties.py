@@ -189,3 +189,27 @@ def test_a_host_without_an_instance_id_is_never_stopped(tmp_path: Path) -> None:
     with open_store(db, read_only=True) as store:
         (item,) = make_plan(store, ShutdownPolicy(enabled=True), lambda _: cloud, NOW).items
     assert item.action == "skip" and "[gpu.hosts]" in item.reason and cloud.calls == []
+
+
+@pytest.mark.parametrize(
+    ("second_gpu", "stopped"),
+    [
+        ({"sm_active_pct": 0.0}, True),  # both GPUs idle for two hours: the control, it is stopped
+        ({}, False),  # the second GPU's samples carry no activity signal at all: unknown, never idle
+        ({"util_gpu_pct": 0.0, "process_count": 1}, False),  # idle but a process holds it (reserved is not included)
+        ({"gr_engine_active_pct": 62.0}, False),  # dcgm's default busy signal says it works
+    ],
+)
+def test_an_instance_with_one_gpu_not_known_idle_is_not_stopped(
+    tmp_path: Path, second_gpu: dict, stopped: bool
+) -> None:
+    db, arn = tmp_path / "two.duckdb", _arn(2)
+    rows = [{"ts": NOW - timedelta(minutes=5 * n), "instance_id": arn, "gpu_uuid": gpu, "interval_s": 300.0,
+             "process_count": 0, "x_Day": NOW.date(), **({"sm_active_pct": 0.0} if gpu == "g0" else second_gpu)}
+            for n in range(24) for gpu in ("g0", "g1")]  # fmt: skip
+    with open_store(db) as store:
+        store.replace_slices(GPU_SAMPLES, [rows_to_frame(GPU_SAMPLES, rows, "t")], checksum="g", inputs=["g"])
+    cloud = Cloud({arn: InstanceFacts(arn, "AWS", "running", {})})
+    with open_store(db, read_only=True) as store:
+        plan = make_plan(store, ShutdownPolicy(enabled=True), lambda _: cloud, NOW)
+    assert [i.instance for i in plan.to_stop] == ([arn] if stopped else [])
