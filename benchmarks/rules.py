@@ -28,8 +28,8 @@ from typing import Any
 import duckdb
 from bench import median_time  # this folder is on the path when a script here runs
 
-from finops.gpu_hours import with_gpu_hours
 from finops.findings import run_findings
+from finops.gpu_hours import with_gpu_hours
 from finops.rules_engine import Rule, bound_values, load_rules
 
 DAYS = 90
