@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstancePrice, idle_cost, instance_key, price_instances
 from finops.gpu_hours import IDLE_STATES, SIGNALS, STATES, DeviceHour, read_gpu_hours
 from finops.periods import Period, resolve_period
-from finops.report import DIMENSIONS
+from finops.report import DIMENSIONS, data_as_of
 from finops.store import Store, open_store
 
 GROUPS = ("host", "team", "instance_type")
@@ -26,8 +26,20 @@ GROUPS = ("host", "team", "instance_type")
 _TEAM = DIMENSIONS["team"]
 
 
+class _StateHours:
+    hours_by_state: dict[str, float]  # GPU-hours
+
+    @property
+    def gpu_hours(self) -> float:
+        return sum(self.hours_by_state.values())
+
+    @property
+    def idle_gpu_hours(self) -> float:
+        return sum(self.hours_by_state.get(s, 0.0) for s in IDLE_STATES)
+
+
 @dataclass(frozen=True)
-class GpuDevice:
+class GpuDevice(_StateHours):
     """One GPU, or one MIG instance (its GPU-hours are its share of the GPU), over the period."""
 
     instance: str
@@ -52,14 +64,6 @@ class GpuDevice:
     price_basis: str | None = None  # bill, catalog, list; None: unpriced
 
     @property
-    def gpu_hours(self) -> float:
-        return sum(self.hours_by_state.values())
-
-    @property
-    def idle_gpu_hours(self) -> float:
-        return sum(self.hours_by_state.get(s, 0.0) for s in IDLE_STATES)
-
-    @property
     def busy_share(self) -> float | None:
         known = self.gpu_hours - self.hours_by_state.get("unknown", 0.0)
         return None if known <= 0 else 1 - self.idle_gpu_hours / known
@@ -70,21 +74,13 @@ class GpuDevice:
 
 
 @dataclass(frozen=True)
-class GpuGroup:
+class GpuGroup(_StateHours):
     key: str
     devices: int
     hours_by_state: dict[str, float]
     energy_kwh: float
     idle_cost: Decimal  # of the priced devices
     unpriced_idle_gpu_hours: float
-
-    @property
-    def gpu_hours(self) -> float:
-        return sum(self.hours_by_state.values())
-
-    @property
-    def idle_gpu_hours(self) -> float:
-        return sum(self.hours_by_state.get(s, 0.0) for s in IDLE_STATES)
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ def build_gpu_report(db: Path, period: str = "7d", as_of: str | None = None, gro
     if group_by is not None and group_by not in GROUPS:
         raise UsageError(f"--group-by {group_by!r} is unknown", hint=did_you_mean(group_by, list(GROUPS)))
     with open_store(db, read_only=True) as store:
-        day = _as_of(store, as_of)
+        day = data_as_of(store, as_of, of=("telemetry",))
         current, _ = resolve_period(period, day)
         start, end = (datetime.combine(d, time.min, UTC) for d in (current.start, current.end))
         devices = read_devices(store, read_gpu_hours(store, start, end, per_device=True), start, end)
@@ -183,19 +179,3 @@ def _group(key: str, devices: list[GpuDevice]) -> GpuGroup:
         sum((d.idle_cost for d in devices if d.idle_cost is not None), Decimal(0)),
         sum(d.idle_gpu_hours for d in devices if d.idle_cost is None),
     )  # fmt: skip
-
-
-def _as_of(store: Store, as_of: str | None) -> date:
-    """The last day of the period: --as-of, else the newest telemetry's day (never after today)."""
-    if as_of:
-        try:
-            return date.fromisoformat(as_of)
-        except ValueError as e:
-            raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
-    newest: datetime | None = store.fetch("SELECT max(ts) FROM gpu_samples")[0][0]
-    if newest is None:
-        raise UsageError(
-            "the store has no GPU telemetry yet",
-            hint="load some: finops gpu ingest (dcgm-exporter, nvidia-smi, Triton), finops gpu watch (NVML)",
-        )
-    return min(newest.astimezone(UTC).date(), datetime.now(UTC).date())

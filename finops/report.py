@@ -206,20 +206,26 @@ def _parse_group_by(text: str) -> list[tuple[str, str]]:
     return dimensions
 
 
-def data_as_of(store: Store, as_of: str | None) -> date:
+_NEWEST = {"bill": 'SELECT max("ChargePeriodStart") FROM costs', "telemetry": "SELECT max(ts) FROM gpu_samples"}
+
+
+def data_as_of(store: Store, as_of: str | None, *, of: tuple[str, ...] = ("bill", "telemetry")) -> date:
+    """The last day of a period: --as-of, else the newest day of the first data `of` names that the store has
+    (the bill; without one, the telemetry, so a team that has not wired its bill still sees its GPUs)."""
     if as_of:
         try:
             return date.fromisoformat(as_of)
         except ValueError as e:
             raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
-    newest: datetime | None = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
+    newest: datetime | None = None
+    for kind in of:
+        newest = newest or store.fetch(_NEWEST[kind])[0][0]
     if newest is None:
-        # No bill yet: the telemetry's newest day, so a team that has not wired its bill still sees its GPUs.
-        newest = store.fetch("SELECT max(ts) FROM gpu_samples")[0][0]
-    if newest is None:
+        wanted = " or ".join("cost data" if kind == "bill" else "GPU telemetry" for kind in of)
         raise UsageError(
-            "the store has no cost data or GPU telemetry yet",
-            hint="load some: finops ingest PATH (FOCUS files), finops gpu ingest (exporters, nvidia-smi)",
+            f"the store has no {wanted} yet",
+            hint="load some: finops ingest PATH (FOCUS files), finops gpu ingest (exporters, nvidia-smi), "
+            "finops gpu watch (NVML)",
         )
     # The newest data, not today: billing lags a day or two and MTD should compare like with like.
     return min(newest.astimezone(UTC).date(), datetime.now(UTC).date())
