@@ -3,6 +3,7 @@ an error: errors go through `error_console`, which is always on."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from rich.console import Console
@@ -13,15 +14,17 @@ class Settings:
 
 
 def err_console() -> Console:
-    return _stderr(Settings.quiet)
+    return _stderr(Settings.quiet, os.environ.get("COLUMNS"))
 
 
 def error_console() -> Console:
-    return _stderr(False)
+    return _stderr(False, os.environ.get("COLUMNS"))
 
 
-@lru_cache(maxsize=2)
-def _stderr(quiet: bool) -> Console:
+@lru_cache(maxsize=8)
+def _stderr(quiet: bool, columns: str | None) -> Console:
+    # rich reads COLUMNS once, when a console is made: a console made under another width would keep it, so the
+    # width is part of the key (a resized terminal, or one in-process run after another, as the tests do).
     return Console(stderr=True, quiet=quiet)
 
 
