@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import jsonschema
 import pytest
 from http_server import send_json, serve
@@ -79,6 +80,23 @@ def test_every_format_and_grouping(cli, db: Path, tmp_path: Path) -> None:
     ]
     table = cli("gpu", "report", "--db", db, "--group-by", "instance_type")
     assert table.code == 0 and "1.0 idle of 2.0 GPU-hours" in table.out and "By instance_type" in table.out
+
+
+def test_the_demo_when_there_is_no_store_yet(cli) -> None:
+    result = cli("gpu", "report", "--period", "2026-11", "--format", "json")
+    assert result.code == 0 and "Demo data" in result.err
+    report = json.loads(result.out)
+    # the demo's GPUs sample once an hour: its November GPU-hours are its November rows, counted from the file
+    demo = Path(__file__).parents[1] / "sample_data" / "gpu_samples.parquet"
+    with duckdb.connect() as con:
+        rows, gpus = con.execute(
+            "SELECT count(*), count(DISTINCT gpu_uuid) FROM read_parquet(?) "
+            "WHERE ts >= TIMESTAMPTZ '2026-11-01' AND ts < TIMESTAMPTZ '2026-12-01'",
+            [str(demo)],
+        ).fetchone()
+    assert report["total"]["gpu_hours"] == rows and report["total"]["devices"] == gpus
+    idle = {d["instance"].rsplit("/", 1)[-1] for d in report["devices"] if d["verdict"] == "idle_empty"}
+    assert "lumen-nd-h100-01" in idle  # nothing has run on it since Oct 31
 
 
 def test_errors_are_named(cli, db: Path, tmp_path: Path) -> None:

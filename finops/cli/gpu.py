@@ -126,18 +126,21 @@ def gpu_report(
     fmt: Annotated[GpuReportFormat, typer.Option("--format", help="Output format.")] = GpuReportFormat.table,
     group_by: Annotated[GpuGroupBy | None, typer.Option(help="Also total by host, team or instance type.")] = None,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    demo: Annotated[bool, typer.Option(help="Report on the embedded demo data.")] = False,
     db: DbOption = None,
 ) -> None:
     """Every GPU and MIG instance over a period: hours in each state (active, underutilized, idle with memory
     held, idle and empty, unknown), the activity signal behind each verdict, GPU-hours, idle GPU-hours, energy,
     and what the idle hours cost (from the bill, a synced catalog or the bundled list price; else "unpriced").
 
-    Works on a store that holds telemetry only. A MIG instance counts as its share of the GPU (its profile's
-    slices of 7); a sample with no activity signal is "unknown", never idle.
+    Works on a store that holds telemetry only (with no store yet, or --demo, on the embedded demo). A MIG instance
+    counts as its share of the GPU (its profile's slices of 7); a sample with no activity signal is "unknown",
+    never idle.
     """
+    from finops.cli.billing import _report_db
     from finops.gpu_report import build_gpu_report
 
-    report = build_gpu_report(_location(db).path, period, as_of, group_by.value if group_by else None)
+    report = build_gpu_report(_report_db(db, demo), period, as_of, group_by.value if group_by else None)
     if fmt is GpuReportFormat.table:
         from finops.ui.console import out_console
         from finops.ui.gpu_table import print_gpu_report
