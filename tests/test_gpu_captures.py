@@ -128,7 +128,6 @@ def test_every_capture_gets_the_verdict_its_source_says(gpu_report: dict[str, li
         ("dcgm-exporter-a100-40gb-mig-1g5gb-nvidia-docs.txt", "active", "gr_engine_active"),  # the MIG instance
         ("nvidia-gpu-exporter-l40s-load.txt", "underutilized", "util_gpu"),  # NVENC load: the SMs barely work
         ("nvidia-gpu-exporter-h200-load.txt", "active", "util_gpu"),
-        ("triton-t4-sonic.txt", "idle_reserved", "util_gpu"),  # 4.9 GB of models held, nothing running
         ("triton-t4-datadog-gpu-families.txt", "idle_empty", "util_gpu"),
         ("nvidia-gpu-exporter-h100-mig-load.txt", "unknown", None),  # MIG hides utilisation: not idle, unknown
     ],
