@@ -9,11 +9,13 @@ finops.gpu_hours, the same count the report, GPU001, budgets and allocation use.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+from finops.allocation import largest_remainder
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstancePrice, idle_cost, instance_key, price_instances
 from finops.gpu_hours import IDLE_STATES, SIGNALS, STATES, DeviceHour, read_gpu_hours
@@ -62,15 +64,12 @@ class GpuDevice(_StateHours):
     idle_energy_kwh: float | None = None
     cost_per_gpu_hour: Decimal | None = None
     price_basis: str | None = None  # bill, catalog, list; None: unpriced
+    idle_cost: Decimal | None = None  # its part of its instance's idle cost, to the cent
 
     @property
     def busy_share(self) -> float | None:
         known = self.gpu_hours - self.hours_by_state.get("unknown", 0.0)
         return None if known <= 0 else 1 - self.idle_gpu_hours / known
-
-    @property
-    def idle_cost(self) -> Decimal | None:
-        return idle_cost(self.cost_per_gpu_hour, self.idle_gpu_hours)
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,27 @@ def read_devices(store: Store, hours: list[DeviceHour], start: datetime, end: da
         by_instance[instance].extend(device_hours)
     prices = price_instances(store, by_instance, start, end, _TEAM, "EffectiveCost") if by_instance else {}
     devices = [_device(instance, rows, prices[instance]) for (instance, _, _), rows in by_device.items()]
+    devices = _split_idle_cost(devices)
     return tuple(sorted(devices, key=lambda d: (-d.idle_gpu_hours, d.instance, d.gpu_uuid, d.mig_instance_id or "")))
+
+
+def _split_idle_cost(devices: list[GpuDevice]) -> list[GpuDevice]:
+    """Each instance's idle cost, rounded once as `finops report` rounds it, shared over its devices by their idle
+    GPU-hours to the cent (largest remainder): devices sum to their instance, groups and totals to the report."""
+    by_instance: dict[str, list[int]] = defaultdict(list)
+    for index, device in enumerate(devices):
+        by_instance[device.instance].append(index)
+    result = list(devices)
+    for members in by_instance.values():
+        per_hour = devices[members[0]].cost_per_gpu_hour
+        total = idle_cost(per_hour, sum(devices[i].idle_gpu_hours for i in members))
+        if per_hour is None or total is None:
+            continue
+        exact = {str(i): Fraction(per_hour) * Fraction(repr(devices[i].idle_gpu_hours)) for i in members}
+        cents = largest_remainder(exact, int(total * 100))
+        for i in members:
+            result[i] = replace(devices[i], idle_cost=Decimal(cents[str(i)]) / 100)
+    return result
 
 
 def _device(instance: str, hours: list[DeviceHour], price: InstancePrice) -> GpuDevice:

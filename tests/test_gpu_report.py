@@ -10,6 +10,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -97,6 +98,13 @@ def test_the_demo_when_there_is_no_store_yet(cli) -> None:
     assert report["total"]["gpu_hours"] == rows and report["total"]["devices"] == gpus
     idle = {d["instance"].rsplit("/", 1)[-1] for d in report["devices"] if d["verdict"] == "idle_empty"}
     assert "lumen-nd-h100-01" in idle  # nothing has run on it since Oct 31
+    # money reconciles: the devices' idle cost sums, to the cent, to each instance's in `finops report`
+    costs = json.loads(cli("report", "--demo", "--period", "2026-11", "--format", "json").out)["gpu_idle"]
+    by_instance: dict[str, Decimal] = {}
+    for d in report["devices"]:
+        by_instance[d["instance"]] = by_instance.get(d["instance"], Decimal(0)) + Decimal(d["idle_cost"] or 0)
+    assert by_instance == {i["instance_id"]: Decimal(i["idle_cost"] or 0) for i in costs}
+    assert Decimal(report["total"]["idle_cost"]) == sum(Decimal(i["idle_cost"] or 0) for i in costs)
 
 
 def test_errors_are_named(cli, db: Path, tmp_path: Path) -> None:
