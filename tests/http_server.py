@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -53,3 +54,25 @@ def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, document
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+@contextmanager
+def serve_prometheus(matrix: Callable[[dict[str, list[str]]], list[dict[str, Any]]]) -> Iterator[str]:
+    """A Prometheus server's HTTP API: every `query_range` answered with `matrix(query parameters)` (the series, as
+    `{"metric": labels, "values": [[t, "v"], ...]}`); anything else is a 404."""
+    from urllib.parse import parse_qs, urlparse
+
+    class Prometheus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path != "/api/v1/query_range":
+                send_json(self, 404, {"status": "error", "error": f"no {url.path}"})
+                return
+            result = matrix(parse_qs(url.query))
+            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve(Prometheus) as url:
+        yield url

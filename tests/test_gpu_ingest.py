@@ -7,10 +7,11 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from http_server import send_json, serve
+from http_server import serve, serve_prometheus
 
 from finops.connectors.gpu_exporters import parse_metrics, parse_nvidia_smi_csv
 from finops.gpu_hours import read_gpu_hours, read_segments
@@ -104,8 +105,6 @@ def test_a_page_that_is_not_an_exporter_is_refused(tmp_path: Path, cli) -> None:
 @pytest.fixture
 def prometheus() -> Iterator[str]:
     """A local server answering the Prometheus HTTP API's query_range, as a Prometheus scraping DCGM would."""
-    from urllib.parse import parse_qs, urlparse
-
     gpu = {"UUID": "GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e", "gpu": "0", "modelName": "Tesla T4",
            "hostname": "node-7", "namespace": "llm", "pod": "vllm-0"}  # fmt: skip
     series = {
@@ -114,18 +113,12 @@ def prometheus() -> Iterator[str]:
         "DCGM_FI_DEV_FB_USED": [[1795377600, "1024"], [1795377660, "1024"]],
     }
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = parse_qs(urlparse(self.path).query)
-            assert urlparse(self.path).path == "/api/v1/query_range" and query["step"] == ["60s"]
-            values = series.get(query["query"][0])
-            result = [{"metric": gpu, "values": values}] if values else []
-            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+    def matrix(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        assert query["step"] == ["60s"]
+        values = series.get(query["query"][0])
+        return [{"metric": gpu, "values": values}] if values else []
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serve(Handler) as url:
+    with serve_prometheus(matrix) as url:
         yield url
 
 

@@ -5,18 +5,18 @@ without a bill; and every format says the same."""
 from __future__ import annotations
 
 import csv
-import http.server
 import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import jsonschema
 import pytest
-from http_server import send_json, serve
+from http_server import serve_prometheus
 
 PHASES = Path(__file__).parent / "data" / "gpu" / "h100-phases"
 CAPTURES = Path(__file__).parent / "data" / "gpu-captures"
@@ -126,8 +126,6 @@ def mig_prometheus() -> Iterator[str]:
     """A Prometheus that scrapes dcgm-exporter on an A100 split into MIG instances: the labels of NVIDIA's own
     capture (tests/data/gpu-captures), one hour at a 60 s step. Instance 13 (1g.5gb) is busy, 1 (3g.20gb) idle;
     the whole-GPU rows report too and must not be counted beside them."""
-    from urllib.parse import parse_qs, urlparse
-
     gpu = {"gpu": "0", "UUID": "GPU-34319582-d595-d1c7-d1d2-179bcfa61660", "device": "nvidia0",
            "Hostname": "ub20-a100-k8s"}  # fmt: skip
     start = int(datetime(2026, 11, 22, 10, tzinfo=UTC).timestamp())
@@ -141,17 +139,11 @@ def mig_prometheus() -> Iterator[str]:
         "DCGM_FI_DEV_POWER_USAGE": [(gpu, "409.692")],
     }
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = parse_qs(urlparse(self.path).query)["query"][0]
-            result = [{"metric": labels, "values": [[t, value] for t in points]}
-                      for labels, value in series.get(query, [])]  # fmt: skip
-            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+    def matrix(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        return [{"metric": labels, "values": [[t, value] for t in points]} for labels, value in
+                series.get(query["query"][0], [])]  # fmt: skip
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serve(Handler) as url:
+    with serve_prometheus(matrix) as url:
         yield url
 
 

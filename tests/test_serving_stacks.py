@@ -9,10 +9,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from http_server import send_json, serve
+from http_server import serve, serve_prometheus
 
 from finops.connectors.serving_metrics import COUNTERS, Snapshot, parse_serving_metrics
 from finops.errors import InputError
@@ -203,19 +204,12 @@ def test_the_new_stacks_through_the_prometheus_http_api(cli, db: Path) -> None:
     ]  # fmt: skip
     queries: list[str] = []
 
-    class Prometheus(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            from urllib.parse import parse_qs, urlparse
+    def matrix(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        queries.append(query["query"][0])
+        return [{"metric": labels, "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
+                for labels, values in series]  # fmt: skip
 
-            queries.append(parse_qs(urlparse(self.path).query)["query"][0])
-            result = [{"metric": labels, "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
-                      for labels, values in series]  # fmt: skip
-            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serve(Prometheus) as base:
+    with serve_prometheus(matrix) as base:
         result = cli("usage", "ingest", "--prometheus", base, "--since", "2026-11-03T10:00", "--until",
                      "2026-11-03T10:05", "--step", "300", "--db", db)  # fmt: skip
     assert result.code == 0, result.err

@@ -7,10 +7,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from http_server import send_json, serve
+from http_server import serve, serve_prometheus
 
 from finops.connectors.serving_metrics import parse_serving_metrics
 from finops.errors import InputError
@@ -150,27 +151,17 @@ def test_counters_over_time_from_the_prometheus_http_api(cli, db: Path) -> None:
     }
     queries: list[dict[str, list[str]]] = []
 
-    class Prometheus(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            from urllib.parse import parse_qs, urlparse
+    def matrix(query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        queries.append(query)
+        return [
+            {"metric": {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama",
+                        "finished_reason": "stop"} if "success" in metric else
+                       {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama"},
+             "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
+            for (instance, metric), values in series.items()
+        ]  # fmt: skip
 
-            url = urlparse(self.path)
-            query = parse_qs(url.query)
-            queries.append(query)
-            assert url.path == "/api/v1/query_range"
-            result = [
-                {"metric": {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama",
-                            "finished_reason": "stop"} if "success" in metric else
-                           {"__name__": metric, "job": "vllm", "instance": instance, "model_name": "llama"},
-                 "values": [[t, str(v)] for t, v in zip(times, values, strict=True)]}
-                for (instance, metric), values in series.items()
-            ]  # fmt: skip
-            send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with serve(Prometheus) as base:
+    with serve_prometheus(matrix) as base:
         result = cli("usage", "ingest", "--prometheus", base, "--since", "2026-11-03T10:00", "--until",
                      "2026-11-03T10:10", "--step", "300", "--db", db)  # fmt: skip
     assert result.code == 0, result.err

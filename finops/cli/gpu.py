@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -139,24 +137,15 @@ def gpu_report(
     """
     from finops.cli.billing import _report_db
     from finops.gpu_report import build_gpu_report
+    from finops.ui.render import emit
 
     report = build_gpu_report(_report_db(db, demo), period, as_of, group_by.value if group_by else None)
     if fmt is GpuReportFormat.table:
-        from finops.ui.console import out_console
         from finops.ui.gpu_table import print_gpu_report
 
-        if output is None:
-            print_gpu_report(report, out_console())
-            return
-        buffer = io.StringIO()
-        print_gpu_report(report, out_console(buffer, width=140))
-        text = buffer.getvalue()
-    else:
-        from finops.output import gpu_report_formats as formats
+        emit(output, table=lambda console: print_gpu_report(report, console))
+        return
+    from finops.output import gpu_report_formats as formats
 
-        render = {"json": formats.render_json, "csv": formats.render_csv, "markdown": formats.render_markdown}
-        text = render[fmt.value](report)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+    render = {"json": formats.render_json, "csv": formats.render_csv, "markdown": formats.render_markdown}
+    emit(output, text=render[fmt.value](report))

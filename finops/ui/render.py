@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from finops.report import Report
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def render_report(report: Report, fmt: str, output: Path | None) -> None:
     if fmt == "table":
-        from finops.ui.console import out_console
         from finops.ui.report_table import print_report
 
-        if output is None:
-            print_report(report, out_console())
-            return
-        buffer = io.StringIO()
-        print_report(report, out_console(buffer, width=140))
-        text = buffer.getvalue()
-    elif fmt == "json":
+        emit(output, table=lambda console: print_report(report, console))
+        return
+    if fmt == "json":
         from finops.output.report_json import render_json
 
         text = render_json(report)
@@ -36,6 +36,20 @@ def render_report(report: Report, fmt: str, output: Path | None) -> None:
         from finops.output.tabular import render_markdown
 
         text = render_markdown(report)
+    emit(output, text=text)
+
+
+def emit(output: Path | None, *, text: str = "", table: Callable[[Console], None] | None = None) -> None:
+    """Data to stdout, or to --output. A rich table fits the terminal on stdout and is 140 columns wide in a file."""
+    if table is not None:
+        from finops.ui.console import out_console
+
+        if output is None:
+            table(out_console())
+            return
+        buffer = io.StringIO()
+        table(out_console(buffer, width=140))
+        text = buffer.getvalue()
     if output is None:
         sys.stdout.write(text)
     else:
