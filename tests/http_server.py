@@ -76,3 +76,24 @@ def serve_prometheus(matrix: Callable[[dict[str, list[str]]], list[dict[str, Any
 
     with serve(Prometheus) as url:
         yield url
+
+
+@contextmanager
+def serve_pages(pages: list[str], served: list[str]) -> Iterator[str]:
+    """A /metrics endpoint that answers each GET with the next of `pages` (a server's counters over time) and
+    records the path asked for in `served`."""
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages[len(served)].encode()
+            served.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve(Pages) as url:
+        yield url

@@ -159,3 +159,13 @@ def test_mig_instances_are_priced_as_their_share_of_the_gpu(cli, db: Path, mig_p
     # p4d.24xlarge lists at $32.77/h for 8 A100s (bundled price table): 3/7 of one GPU for an hour
     assert idle["price_basis"] == "list" and idle["idle_cost"] == "1.76"
     assert report["total"]["gpu_hours"] == round(4 / 7, 4)
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "160"])
+def test_a_narrow_terminal_keeps_every_number_whole(cli, monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    result = cli("gpu", "report", "--demo", "--period", "2026-11")
+    assert result.code == 0
+    assert all(len(line) <= int(columns) for line in result.out.splitlines())
+    # the idle ND H100's GPUs: 480 idle GPU-hours each at $12.29 from the bill, and the verdict's signal
+    assert "480.0" in result.out and "$5,899.20" in result.out and "sm_active" in result.out

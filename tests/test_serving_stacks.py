@@ -4,7 +4,6 @@ told apart from other exporters', and the same counters through a Prometheus ser
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from http_server import serve, serve_prometheus
+from http_server import serve_pages, serve_prometheus
 
 from finops.connectors.serving_metrics import COUNTERS, Snapshot, parse_serving_metrics
 from finops.errors import InputError
@@ -134,19 +133,8 @@ def test_the_first_window_after_a_start_counts_from_zero(cli, db: Path, tmp_path
     pages = [_zeroed(NIM), NIM]  # the NIM just started, then after its first 5 requests
     served: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages[len(served)].encode()
-            served.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
     spool = tmp_path / "spool"
-    with serve(Handler) as base:
+    with serve_pages(pages, served) as base:
         for minutes in (0, 5):
             scrape(Target("nim-chat", f"{base}/v1/metrics", "i-0nim"), spool, now=T0 + timedelta(minutes=minutes))
     assert served == ["/v1/metrics"] * 2

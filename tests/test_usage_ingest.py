@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from http_server import serve, serve_prometheus
+from http_server import serve_pages, serve_prometheus
 
 from finops.connectors.serving_metrics import parse_serving_metrics
 from finops.errors import InputError
@@ -64,20 +63,8 @@ def test_scrapes_from_a_live_server_become_windows_with_restarts_understood(cli,
     pages = [_advance(VLLM, 100), _advance(VLLM, 160), _advance(VLLM, 40)]  # the third: the server restarted
     served: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages[len(served)].encode()
-            served.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
     spool = tmp_path / "spool"
-    with serve(Handler) as base:
+    with serve_pages(pages, served) as base:
         target = Target("chat", f"{base}/metrics", "i-0chat")
         for minutes in (0, 5, 10):
             scrape(target, spool, now=T0 + timedelta(minutes=minutes))

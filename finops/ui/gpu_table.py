@@ -40,14 +40,25 @@ def print_gpu_report(report: GpuReport, console: Console) -> None:
         "Verdict: the state of most of its time. Signal: sm_active > gr_engine_active > process_sm > util_gpu "
         "(weaker: a one-thread kernel reads 100 %) > no_process. Unknown is never idle."
     )
-    for name, justify in (("Instance", "left"), ("GPU", "left"), ("Verdict", "left"), ("Signal", "left"),
-                          ("Busy", "right"), ("GPU-h", "right"), ("Idle GPU-h", "right"), ("kWh", "right"),
-                          ("Idle cost", "right")):  # fmt: skip
+    # Under 110 columns the secondary columns give way (busy share, kWh) and the verdict and its signal share one
+    # cell; under 72 the GPU goes under its instance. Numbers never wrap: a broken number reads as another number.
+    wide, narrow = console.width >= 110, console.width < 72
+    columns = [("Instance", "left")] + ([] if narrow else [("GPU", "left")]) + [("Verdict", "left")]
+    columns += [("Signal", "left"), ("Busy", "right")] if wide else []
+    columns += [("GPU-h", "right"), ("Idle h" if narrow else "Idle GPU-h", "right")]
+    columns += [("kWh", "right")] if wide else []
+    for name, justify in [*columns, ("Idle cost", "right")]:
         table.add_column(name, justify=justify, no_wrap=justify == "right", overflow="fold")  # type: ignore[arg-type]
     for d in report.devices:
-        table.add_row(short_id(d.instance), device_label(d), Text(d.verdict, style=VERDICT_STYLE[d.verdict]),
-                      ", ".join(d.signals) or "-", "-" if d.busy_share is None else f"{d.busy_share:.0%}",
-                      f"{d.gpu_hours:,.1f}", f"{d.idle_gpu_hours:,.1f}",
-                      "-" if d.energy_kwh is None else f"{d.energy_kwh:,.1f}",
-                      idle_cost_text(d.idle_cost, d.price_basis, cur))  # fmt: skip
+        verdict = Text(d.verdict, style=VERDICT_STYLE[d.verdict])
+        signals = ", ".join(d.signals) or "-"
+        if not wide:
+            verdict.append(f"\n{signals}", style="dim")
+        cells: list[str | Text] = [short_id(d.instance) + (f"\n{device_label(d)}" if narrow else "")]
+        cells += ([] if narrow else [device_label(d)]) + [verdict]
+        cells += [signals, "-" if d.busy_share is None else f"{d.busy_share:.0%}"] if wide else []
+        cells += [f"{d.gpu_hours:,.1f}", f"{d.idle_gpu_hours:,.1f}"]
+        cells += ["-" if d.energy_kwh is None else f"{d.energy_kwh:,.1f}"] if wide else []
+        cost = idle_cost_text(d.idle_cost, d.price_basis, cur)
+        table.add_row(*cells, cost if wide else cost.replace(" (", "\n("))  # the basis under the amount
     console.print(table)
