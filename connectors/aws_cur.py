@@ -11,8 +11,9 @@ The mapping follows AWS's own definitions wherever AWS publishes one:
   (cloud-intelligence-dashboards-framework cid/helpers/cur_proxy.py: `resource_tags_user_x` is
   `resource_tags['user_x']`, `product_product_name` is `product['product_name']`, `product_instance_type` stays
   a column of its own);
-- AWS's own FOCUS export writes BilledCost 0 on Savings Plan covered usage and has no negation rows (seen in the
-  FinOps Foundation's anonymised AWS FOCUS sample), which is what the negation rule below reproduces.
+- BilledCost is the unblended cost on every row (the invoice's own sum). AWS's own FOCUS export writes 0 on
+  Savings Plan covered usage and has no negation rows; a CUR has both, and real CUR 2.0 files hold negations that
+  do not exactly offset their covered lines, so zeroing both would lose the difference.
 """
 
 from __future__ import annotations
@@ -319,14 +320,10 @@ def _focus_columns() -> list[pl.Expr]:
     commitment = pl.coalesce("sp_arn", "ri_arn")
     spot = (pl.col("pricing_term") == "Spot") | pl.col("usage_type").str.contains("SpotUsage")
     return [
-        # Covered usage is billed through the Savings Plan fee, and its negation cancels its On-Demand amount:
-        # both are 0 here (as in AWS's FOCUS export), so per row BilledCost is what the invoice charges and the
-        # file total still equals sum(unblended) whenever each negation offsets its covered line, as AWS writes
-        # them. Other negation types keep their unblended cost, because their covered lines keep theirs.
-        pl.when(kind.is_in(("SavingsPlanCoveredUsage", "SavingsPlanNegation")))
-        .then(zero)
-        .otherwise(pl.col("unblended_cost"))
-        .alias("BilledCost"),
+        # BilledCost is the unblended cost, row by row, as the invoice adds it up: covered usage and its negation
+        # both keep theirs, so the total is the unblended total even where a negation does not exactly offset
+        # its covered line (seen in real CUR 2.0 files). Amortisation lives only in EffectiveCost.
+        pl.col("unblended_cost").alias("BilledCost"),
         # Amortised cost, as AWS's CID summary_view computes it: commitment usage at its effective cost, the
         # unused part of recurring commitments on the fee row, upfront payments 0 (they are amortised into the
         # effective costs above), everything else unblended.
@@ -430,4 +427,5 @@ def _extras() -> list[pl.Expr]:
         pl.col("usage_type").alias("x_UsageType"),
         pl.col("operation").alias("x_Operation"),
         pl.col("unblended_text").alias("x_UnblendedCost"),
+        pl.col("unblended_cost").alias("_control_billed"),  # the store checks each period's total against it
     ]

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from finops.coerce import ROW, coerce
 from finops.errors import InputError, UsageError
-from finops.schema import COSTS, FOCUS_COLUMNS
+from finops.schema import CONTROL_COLUMNS, COSTS, FOCUS_COLUMNS
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BATCH_ROWS = 1_000_000  # rows per frame: big files stream through in about 1 GB of memory
@@ -255,7 +255,8 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
     """Raw columns with FOCUS names (and `_row`) to `costs` rows: typed, enumerations in the spec's case, extras
     kept as `x_Extras`, source named. Other connectors that map a provider's own format to FOCUS names end here."""
     known = [name for name in raw.columns if name in _CANONICAL.values()]
-    extras = [name for name in raw.columns if name not in known and name != ROW]
+    controls = [name for name in raw.columns if name in CONTROL_COLUMNS]
+    extras = [name for name in raw.columns if name not in known and name != ROW and name not in controls]
     frame = coerce(raw.select([ROW, *known]), COSTS, file=str(path))
     for name in REQUIRED_VALUES:
         nulls = frame.get_column(name).is_null()
@@ -267,7 +268,7 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
         x_Extras=pl.struct(raw.select(extras)).struct.json_encode() if extras else pl.lit(None, pl.String),
         x_FocusVersion=pl.lit(version),
     )
-    frame = frame.with_columns(_instance_type(frame), x_Source=_source(frame, source))
+    frame = frame.with_columns(_instance_type(frame), *raw.select(controls), x_Source=_source(frame, source))
     return frame.drop(ROW)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from functools import lru_cache
 
 import polars as pl
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from finops.coerce import polars_type
-from finops.schema import Table
+from finops.schema import CONTROL_COLUMNS, Table
 
 MAP_TYPE = pa.map_(pa.string(), pa.string())
 # Dictionary-encoded: DuckDB takes each distinct map once (measured 7x faster than a map per row).
@@ -84,7 +85,8 @@ def _strings(values: list[str | None]) -> pa.Array:
 
 
 class LoadStream:
-    """All frames of a load as one Arrow reader, noting the (source, slice) keys the rows carry as they pass.
+    """All frames of a load as one Arrow reader, noting the (source, slice) keys the rows carry as they pass,
+    and summing per slice any control totals the frames carry (CONTROL_COLUMNS), which never reach the table.
 
     DuckDB pulls from `reader` inside the INSERT. An exception raised by a connector is kept in `failure`
     first, because DuckDB passes it on only as text.
@@ -94,6 +96,7 @@ class LoadStream:
         self.table = table
         self.constants = constants
         self.slices: set[tuple[object, ...]] = set()
+        self.controls: dict[tuple[object, ...], dict[str, Decimal]] = {}
         self.failure: BaseException | None = None
         self._frames = iter(frames)
 
@@ -105,7 +108,21 @@ class LoadStream:
         try:
             for frame in self._frames:
                 self.slices.update(frame.select(self.table.slice_by).unique().iter_rows())
+                frame = self._take_controls(frame)
                 yield from conform(frame, self.table, self.constants).to_batches(max_chunksize=122_880)
         except BaseException as e:
             self.failure = e
             raise
+
+    def _take_controls(self, frame: pl.DataFrame) -> pl.DataFrame:
+        present = [name for name in CONTROL_COLUMNS if name in frame.columns]
+        if not present:
+            return frame
+        sums = frame.group_by(self.table.slice_by).agg(pl.col(present).sum())
+        for row in sums.iter_rows(named=True):
+            key = tuple(row[name] for name in self.table.slice_by)
+            totals = self.controls.setdefault(key, {})
+            for name in present:
+                column = CONTROL_COLUMNS[name]
+                totals[column] = totals.get(column, Decimal(0)) + (row[name] or Decimal(0))
+        return frame.drop(present)

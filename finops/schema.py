@@ -106,6 +106,12 @@ COST_EXTRAS: tuple[tuple[str, str], ...] = (
     ("x_Extras", JSON),
 )
 
+# Control totals a connector may attach to its rows: the source's own amount for each row, read from the source's
+# own column (CUR's unblended cost, Azure's cost in billing currency, GCP's cost plus credits), independently of
+# the mapping to FOCUS. They never reach the table: the store sums them per slice and refuses a load whose stored
+# total differs (finops.store.Store.replace_slices).
+CONTROL_COLUMNS = {"_control_billed": "BilledCost", "_control_effective": "EffectiveCost"}
+
 COSTS = Table("costs", FOCUS_COLUMNS + COST_EXTRAS, slice_by=("x_Source", "BillingPeriodStart"))
 
 # One row per GPU (or MIG instance) per sample. A metric the GPU refused is NULL, never 0.

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finops import __version__
-from finops.errors import SourceError, StoreBusyError, UsageError
+from finops.errors import InputError, SourceError, StoreBusyError, UsageError
 from finops.memory import engine_limit
 from finops.migrations import MIGRATIONS, SCHEMA_VERSION
 from finops.schema import COSTS, Table
@@ -220,12 +220,17 @@ class Store:
         *,
         checksum: str,
         inputs: Sequence[str],
+        expected_slices: Sequence[tuple[Any, ...]] = (),
     ) -> LoadResult:
         """Write frames into `table`, replacing every (source, slice) they contain, in one transaction.
 
         Frames hold the table's columns (missing ones load as NULL; maps as JSON object text). Slices the frames
-        do not contain are left alone, so a load of October never touches September. The new rows go in first,
-        in one streaming INSERT; then the old rows of the slices they cover are deleted and the load recorded.
+        do not contain are left alone, so a load of October never touches September, except `expected_slices`:
+        what the source says the load consists of (a sync's billing period). One of those that no row fills was
+        emptied at the source, and is replaced by an explicit empty slice. The new rows go in first, in one
+        streaming INSERT; then the old rows of the slices they cover are deleted and the load recorded. Control
+        totals the frames carry (finops.frames.CONTROL_COLUMNS) must equal what was stored, slice by slice, or
+        nothing is written.
         """
         from finops.frames import LoadStream
 
@@ -234,12 +239,34 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             self._insert(table, load)
-            changes = self._replace_old_rows(table, load_id, sorted(load.slices, key=str), checksum, inputs)
+            self._check_controls(table, load_id, load.controls)
+            emptied = set(expected_slices) - load.slices
+            slices = sorted(load.slices | emptied, key=str)
+            changes = self._replace_old_rows(table, load_id, slices, checksum, inputs, emptied=emptied)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         return LoadResult(load_id, table.name, slices=changes)
+
+    def _check_controls(self, table: Table, load_id: str, controls: dict[tuple[Any, ...], dict[str, Decimal]]) -> None:
+        """Refuse a load whose stored money differs from the source's own total for any slice: a mapping that
+        drops, doubles or zeroes an amount must never pass silently."""
+        where = " AND ".join(f'"{name}" = ?' for name in table.slice_by)
+        for key, totals in sorted(controls.items(), key=str):
+            columns = list(totals)
+            sums = ", ".join(f'coalesce(sum("{c}"), 0)' for c in columns)
+            stored = self.fetch(f'SELECT {sums} FROM "{table.name}" WHERE "x_LoadId" = ? AND {where}', [load_id, *key])
+            for column, got in zip(columns, stored[0], strict=True):
+                want = totals[column]
+                if got != want:
+                    slice_text = key[1].date().isoformat() if isinstance(key[1], datetime) else str(key[1])
+                    raise InputError(
+                        f"source {key[0]}, billing period {slice_text}: {column} stored {got:,.2f} but the "
+                        f"source's own total is {want:,.2f} (difference {got - want:+,.6f})",
+                        hint="finops refused the load rather than lose money; please report this file's shape "
+                        "(nothing was written)",
+                    )
 
     def replace_slices_from_query(
         self, table: Table, select: str, params: dict[str, Any], *, checksum: str, inputs: Sequence[str]
@@ -286,6 +313,7 @@ class Store:
         slices: list[tuple[Any, ...]],
         checksum: str,
         inputs: Sequence[str],
+        emptied: set[tuple[Any, ...]] | None = None,
     ) -> tuple[SliceChange, ...]:
         """Delete the rows this load replaces and record, per slice, what was there before and what is now."""
         if not slices:
@@ -310,6 +338,9 @@ class Store:
         )
         after = {(r[0], r[1]): r[3:] for r in rows if r[2]}
         before = {(r[0], r[1]): r[3:] for r in rows if not r[2]}
+        for slice_key in emptied or ():  # an expected slice no row filled: recorded empty, its old rows deleted
+            text = self._slice_text(table, slice_key)
+            after.setdefault(text, (0, Decimal(0), Decimal(0)) if table is COSTS else (0, None, None))
         self.con.execute(f'DELETE FROM "{table.name}" WHERE "x_LoadId" <> ? AND {in_load}', [load_id, *keys])
         changes = []
         for (source, slice_text), (count, billed, effective) in sorted(after.items()):
@@ -323,6 +354,14 @@ class Store:
                 SliceChange(source, slice_text, count, old_rows, billed, old_billed, effective, old_effective)
             )
         return tuple(changes)
+
+    def _slice_text(self, table: Table, slice_key: tuple[Any, ...]) -> tuple[str, str]:
+        """A slice key as the loads table records it: the source, and the slice value as DuckDB writes it."""
+        if len(table.slice_by) < 2:
+            return (str(slice_key[0]), "")
+        sql_type = table.type_of(table.slice_by[1])
+        text = self.fetch(f"SELECT CAST(CAST(? AS {sql_type}) AS VARCHAR)", [slice_key[1]])[0][0]
+        return (str(slice_key[0]), text)
 
 
 def _new_load_id() -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 from finops.config import Config, SourceConfig
 from finops.connectors import resolve
-from finops.errors import UsageError
-from finops.schema import Table
+from finops.errors import FinopsError, SourceError, UsageError
+from finops.schema import COSTS, Table
 from finops.store import LoadResult, open_store
 
 Progress = Callable[[str, int, int], None]
@@ -26,6 +26,21 @@ class PeriodResult:
     source: str
     period: str
     load: LoadResult  # `unchanged` when the source's manifest is the one already loaded
+    error: FinopsError | None = None  # this period (or, with period "-", the whole source) failed; nothing written
+
+
+class SyncFailed(SourceError):
+    """Some periods or sources failed; the others were committed and the summary shows which is which."""
+
+    def __init__(self, failures: list[PeriodResult], total: int) -> None:
+        lines = [f"{f.source} {f.period}: {f.error.message if f.error else '?'}" for f in failures]
+        hints = sorted({f.error.hint for f in failures if f.error and f.error.hint})
+        super().__init__(
+            f"{len(failures)} of {total} period(s) failed; the others were committed:\n  " + "\n  ".join(lines),
+            hint="; ".join(hints) or "run `finops sync` again once the cause is fixed: finished periods are skipped",
+        )
+        # A bad file is the user's to fix (exit 2); a source that could not be read is exit 3.
+        self.exit_code = max((f.error.exit_code for f in failures if f.error), default=self.exit_code)
 
 
 def sync(
@@ -51,10 +66,19 @@ def sync(
             "no sources to sync", hint="add a [sources.NAME] table to finops.toml (see `finops config show`)"
         )
     day = today or datetime.now(UTC).date()
-    results = []
+    results: list[PeriodResult] = []
     for source in sources:
-        results.extend(_sync_source(db, source, day, periods, progress))
+        try:
+            results.extend(_sync_source(db, source, day, periods, progress))
+        except FinopsError as e:  # the source could not even be planned; the other sources still run
+            results.append(PeriodResult(source.name, "-", LoadResult("", "costs"), error=e))
     return results
+
+
+def failures(results: list[PeriodResult]) -> SyncFailed | None:
+    """The error to exit with once the summary is shown, or None when every period succeeded."""
+    failed = [r for r in results if r.error is not None]
+    return SyncFailed(failed, len(results)) if failed else None
 
 
 def _unchanged(db: Path, table: Table, checksum: str) -> bool:
@@ -78,9 +102,26 @@ def _sync_source(
         if _unchanged(db, table, checksum):
             results.append(PeriodResult(source.name, export.period, LoadResult("", table.name, unchanged=True)))
             continue
-        with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
-            frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
-            with open_store(db) as store:
-                load = store.replace_slices(table, frames, checksum=checksum, inputs=[export.origin])
+        expected = _period_slice(table, source.name, export.period)
+        try:
+            with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
+                frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
+                with open_store(db) as store:
+                    load = store.replace_slices(
+                        table, frames, checksum=checksum, inputs=[export.origin], expected_slices=expected
+                    )
+        except FinopsError as e:  # this period rolled back; the others commit or fail on their own
+            results.append(PeriodResult(source.name, export.period, LoadResult("", table.name), error=e))
+            continue
         results.append(PeriodResult(source.name, export.period, load))
     return results
+
+
+def _period_slice(table: Table, source: str, period: str) -> list[tuple[str, datetime]]:
+    """The cost slice a billing period's export consists of: if the source now has no rows for it (AWS and Azure
+    write an empty manifest when a month is restated to nothing), the store empties it instead of keeping the
+    old rows. Billing sources name the slice after the source and the period's first day (UTC)."""
+    if table is not COSTS or not re.fullmatch(r"\d{4}-\d{2}", period):
+        return []
+    year, month = (int(part) for part in period.split("-"))
+    return [(source, datetime(year, month, 1, tzinfo=UTC))]

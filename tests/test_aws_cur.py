@@ -103,8 +103,8 @@ def test_legacy_cur_reconciles_exactly_per_period_and_line_item_type(db: Path) -
 CASES: list[tuple[str, str, str, str, str, dict[str, object]]] = [
     ("Usage", "10.00", "10.00", "10.00", "Usage", {"tags": {"user_team": "ml", "aws_createdBy": "tf"}, "gpu": True}),
     ("Usage", "2.50", "2.50", "2.50", "Usage", {"tags": {"user_Team": "infra"}}),
-    ("SavingsPlanCoveredUsage", "8.00", "0", "5.00", "Usage", {"sp": SP_ARN, "sp_effective": "5.00"}),
-    ("SavingsPlanNegation", "-8.00", "0", "0", "Usage", {"sp": SP_ARN}),
+    ("SavingsPlanCoveredUsage", "8.00", "8.00", "5.00", "Usage", {"sp": SP_ARN, "sp_effective": "5.00"}),
+    ("SavingsPlanNegation", "-8.00", "-8.00", "0", "Usage", {"sp": SP_ARN}),
     ("SavingsPlanRecurringFee", "6.00", "6.00", "1.00", "Purchase", {"sp": SP_ARN, "total": "6.00", "used": "5.00"}),
     ("SavingsPlanUpfrontFee", "50.00", "50.00", "0", "Purchase", {"sp": SP_ARN}),
     ("DiscountedUsage", "0", "0", "5.00", "Usage", {"ri": RI_ARN, "ri_effective": "5.00"}),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ import pytest
 from conftest import BILLING
 
 from finops.connectors.focus_files import read_focus_file
-from finops.errors import StoreBusyError, UsageError
+from finops.errors import InputError, StoreBusyError, UsageError
 from finops.migrations import SCHEMA_VERSION
 from finops.schema import CANONICAL_TABLES, COSTS
 from finops.store import open_store
@@ -155,6 +156,47 @@ def test_slices_of_other_sources_and_periods_are_untouched(db: Path) -> None:
         result = store.replace_slices(COSTS, [frame.head(10)], checksum="c", inputs=["c"])
     assert [(c.source, c.rows, c.previous_rows) for c in result.slices] == [("aws", 10, 500)]
     assert [(s, n) for s, n, _ in costs_state(db)] == [("aws", 10), ("other", 500)]
+
+
+def test_an_expected_slice_with_no_rows_is_emptied_and_recorded(db: Path) -> None:
+    one = read_focus_file(AWS, source="aws")
+    frame = pl.concat([one, one.with_columns(pl.col("BillingPeriodStart").dt.offset_by("1mo"))])
+    periods = frame.get_column("BillingPeriodStart").unique().sort().to_list()
+    assert len(periods) == 2
+    with open_store(db) as store:
+        store.replace_slices(COSTS, [frame], checksum="a", inputs=["a"])
+        # The source now lists nothing for its first period (an emptied manifest): no frames, one expected slice.
+        result = store.replace_slices(COSTS, [], checksum="b", inputs=["b"], expected_slices=[("aws", periods[0])])
+        left = store.fetch('SELECT count(*) FROM costs WHERE "BillingPeriodStart" = ?', [periods[0]])[0][0]
+        recorded = store.fetch("SELECT rows, billed_total FROM loads WHERE load_id = ?", [result.load_id])
+    emptied = frame.filter(pl.col("BillingPeriodStart") == periods[0]).height
+    assert [(c.source, c.rows, c.previous_rows, c.billed_total) for c in result.slices] == [("aws", 0, emptied, 0)]
+    assert result.slices[0].slice.startswith(periods[0].date().isoformat())
+    assert left == 0
+    assert recorded == [(0, 0)]
+    # The other periods of the same source are untouched.
+    assert costs_state(db)[0][1] == frame.height - emptied
+
+
+def test_a_load_whose_money_differs_from_the_source_total_is_refused(db: Path) -> None:
+    frame = read_focus_file(AWS, source="aws")
+    with open_store(db) as store:
+        store.replace_slices(COSTS, [frame], checksum="a", inputs=["a"])
+    before = costs_state(db)
+    # A control total one cent away from BilledCost on one row: the mapping "lost" a cent.
+    controlled = frame.with_columns(
+        _control_billed=pl.col("BilledCost") + pl.when(pl.int_range(pl.len()) == 7).then(Decimal("0.01")).otherwise(0)
+    )
+    with open_store(db) as store, pytest.raises(InputError, match=r"source aws, billing period .*difference -0\.01"):
+        store.replace_slices(COSTS, [controlled], checksum="b", inputs=["b"])
+    assert costs_state(db) == before
+    with open_store(db) as store:  # the exact control passes, and never reaches the table
+        store.replace_slices(
+            COSTS, [frame.with_columns(_control_billed=pl.col("BilledCost"))], checksum="c", inputs=["c"]
+        )
+        columns = [row[0] for row in store.fetch("SELECT column_name FROM (DESCRIBE costs)")]
+    assert not [name for name in columns if name.startswith("_control")]
+    assert costs_state(db) == before
 
 
 def test_a_version_1_store_migrates_and_keeps_its_rows(db: Path) -> None:

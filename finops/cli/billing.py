@@ -123,6 +123,7 @@ def sync(
     held for it, in one transaction. Downloads show progress on stderr; a summary per source and period follows.
     """
     from finops.config import load_config
+    from finops.sync import failures
     from finops.sync import sync as run_sync
     from finops.ui.console import err_console
     from finops.ui.summary import download_progress, print_sync_results
@@ -132,6 +133,9 @@ def sync(
     with download_progress(err_console()) as progress:
         results = run_sync(location.path, config, sources or None, periods=period, progress=progress)
     print_sync_results(results, location.path)
+    failed = failures(results)
+    if failed:
+        raise failed
 
 
 @app.command()

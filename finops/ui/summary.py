@@ -73,11 +73,16 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
     for name in ("Source", "Period", "Status", "Rows", "Was", "Billed", "Effective", "Effective before", "Change"):
         table.add_column(name, justify="left" if name in ("Source", "Period", "Status") else "right", no_wrap=True)
     for result in results:
+        if result.error is not None:
+            table.add_row(result.source, result.period, "[red]failed[/]", "-", "-", "-", "-", "-", "-")
+            continue
         if result.load.unchanged:
             table.add_row(result.source, result.period, "unchanged", "-", "-", "-", "-", "-", "-")
             continue
         for change in result.load.slices:
             status = "new" if change.previous_rows == 0 else "replaced"
+            if change.rows == 0:
+                status = "emptied" if change.previous_rows else "empty"
             table.add_row(
                 result.source, change.slice[:10] or result.period, status,
                 f"{change.rows:,}", f"{change.previous_rows:,}",
@@ -86,6 +91,8 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
                 _delta(change.effective_total, change.previous_effective_total),
             )  # fmt: skip
     console.print(table)
+    if any(change.rows == 0 for r in results for change in r.load.slices):
+        console.print("emptied: the source now lists no rows for a period; what the store held for it was removed")
     if results and all(r.load.unchanged for r in results):
         console.print("nothing new: every source is as it was at the last sync; nothing written")
 
