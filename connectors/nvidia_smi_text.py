@@ -33,7 +33,7 @@ _TABLE_NO_PROCESSES = re.compile(r"^(\d+)\s+Not Supported$")
 _QUERY_GPU = re.compile(r"^GPU ([0-9A-Fa-f]+:[0-9A-Fa-f]+:[0-9A-Fa-f]+\.[0-9A-Fa-f]+)$")
 _START = re.compile("|".join(r.pattern for r in (_LIST_GPU, _BANNER, _TABLE_HEAD)))
 _KEY_VALUE = re.compile(r"^(\S.*?)\s+: ?(.*)$")
-_READING = re.compile(r"^(\d+(?:\.\d+)?)\s*(MiB|W|%)$")
+_READING = re.compile(r"^(\d+(?:\.\d+)?)\s*(MiB|MHz|W|%)$")
 _MISSING = ("N/A", "[N/A]", "Not Supported", "[Not Supported]", "ERR!", "Unknown Error")
 # -q power, best first: the one-second average (what power.draw means since driver 530), then older names
 _QUERY_POWER: dict[tuple[str, ...], int] = {
@@ -85,6 +85,8 @@ class _Gpu:  # one GPU as a table or -q measured it
     power_rank: int = len(_QUERY_POWER)
     used: int | None = None
     total: int | None = None
+    sm_clock: float | None = None  # -q's current clocks (the table prints none)
+    mem_clock: float | None = None
     migs: list[_Mig] = field(default_factory=list)
     processes: list[str | None] | None = None  # each process's GI id; None where no process list was printed
 
@@ -280,6 +282,10 @@ class _Reader:
             setattr(gpu, path[1], self._mib(value))
         elif path == ("utilization", "gpu"):
             gpu.util = self._float(value, "%")
+        elif path == ("clocks", "sm"):  # the current clocks, not "Max Clocks" or "Applications Clocks"
+            gpu.sm_clock = self._float(value, "MHz")
+        elif path == ("clocks", "memory"):
+            gpu.mem_clock = self._float(value, "MHz")
         elif (
             _QUERY_POWER.get(path, len(_QUERY_POWER)) < gpu.power_rank
             and (watts := self._float(value, "W")) is not None
@@ -355,7 +361,9 @@ class _Reader:
                              hint="capture -L with the table or -q: `nvidia-smi -L; nvidia-smi`")  # fmt: skip
         processes = gpu.processes
         base: dict[str, Any] = {"ts": ts, "host": host, "gpu_uuid": uuid, "gpu_index": index, "x_Day": ts.date(),
-                                "gpu_model": (listed.model if listed else None) or gpu.model}  # fmt: skip
+                                "gpu_model": (listed.model if listed else None) or gpu.model,
+                                # a MIG instance runs at its GPU's clocks
+                                "sm_clock_mhz": gpu.sm_clock, "mem_clock_mhz": gpu.mem_clock}  # fmt: skip
         rows = [{**base, "mig_instance_id": None, "mig_profile": None, "util_gpu_pct": gpu.util,
                  "mem_used_bytes": gpu.used, "mem_total_bytes": gpu.total, "power_w": gpu.power,
                  "process_count": None if processes is None else len(processes), "labels": None}]  # fmt: skip

@@ -146,6 +146,22 @@ class NvmlSampler:
                 return None
             raise
 
+    def _memory(self, gpu: _Gpu) -> Any:
+        """Memory in use as nvidia-smi shows it. The v1 call counts the driver's reserved memory as used (616 MiB
+        on an idle H200, 480 MiB on an H100, seen on both), so an idle GPU never looked empty; v2 reports reserved
+        apart. v1 stands in where the driver or nvidia-ml-py lacks v2."""
+        n, h = self.nvml, gpu.handle
+        version = getattr(n, "nvmlMemory_v2", None)
+        if version is not None and "memory_v2" not in gpu.refused:
+            try:
+                memory = self._read(gpu, "memory_v2", lambda: n.nvmlDeviceGetMemoryInfo(h, version=version))
+            except TypeError:  # an nvidia-ml-py whose call takes no version
+                gpu.refused.add("memory_v2")
+                memory = None
+            if memory is not None:
+                return memory
+        return self._read(gpu, "memory", lambda: n.nvmlDeviceGetMemoryInfo(h))
+
     def sample(self, interval_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """One reading of every GPU: (gpu_samples rows, gpu_processes rows). A row is complete or absent."""
         ts = datetime.now(UTC)
@@ -172,7 +188,7 @@ class NvmlSampler:
     def _sample_gpu(self, gpu: _Gpu, ts: datetime, interval_s: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         n, h = self.nvml, gpu.handle
         util = self._read(gpu, "utilization", lambda: n.nvmlDeviceGetUtilizationRates(h))
-        memory = self._read(gpu, "memory", lambda: n.nvmlDeviceGetMemoryInfo(h))
+        memory = self._memory(gpu)
         power_mw = self._read(gpu, "power", lambda: n.nvmlDeviceGetPowerUsage(h))
         energy_mj = self._read(gpu, "energy", lambda: n.nvmlDeviceGetTotalEnergyConsumption(h))
         sm_clock = self._read(gpu, "sm_clock", lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM))

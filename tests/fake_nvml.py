@@ -81,8 +81,15 @@ class FakeNvml:
                 raise NVMLError_GpuIsLost()
         return SimpleNamespace(gpu=0, memory=0)
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
-        return SimpleNamespace(used=20 * 2**30, total=24 * 2**30)
+    nvmlMemory_v2 = 0x02000028
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> SimpleNamespace:
+        # As a real H200 answers (recorded, tests/data/gpu/h200-phases): v1 counts the driver's reserved memory as
+        # used, v2 reports it apart.
+        reserved = 616 * 2**20
+        if version == self.nvmlMemory_v2:
+            return SimpleNamespace(used=20 * 2**30, reserved=reserved, total=24 * 2**30)
+        return SimpleNamespace(used=20 * 2**30 + reserved, total=24 * 2**30)
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         self._count("power")

@@ -29,6 +29,25 @@ def test_refused_metrics_are_null_not_zero_and_not_asked_again() -> None:
     assert energy == sorted(energy) and energy[0] < energy[-1]  # the cumulative counter, in joules
 
 
+def test_memory_in_use_leaves_out_the_drivers_reserved_memory_where_the_driver_can() -> None:
+    from fake_nvml import NVMLError_NotSupported
+
+    class OlderDriver(FakeNvml):
+        def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> object:
+            if version is not None:
+                self._count("memory_v2")
+                raise NVMLError_NotSupported()
+            return super().nvmlDeviceGetMemoryInfo(handle)
+
+    with NvmlSampler(FakeNvml()) as sampler:
+        assert sampler.sample(15.0)[0][0]["mem_used_bytes"] == 20 * 2**30  # v2: as nvidia-smi shows it
+    older = OlderDriver()
+    with NvmlSampler(older) as sampler:
+        rounds = [sampler.sample(15.0) for _ in range(3)]
+    assert rounds[-1][0][0]["mem_used_bytes"] == 20 * 2**30 + 616 * 2**20  # v1, reserved included
+    assert older.calls["memory_v2"] == 2  # refused once per GPU, then not asked again
+
+
 def test_mig_instances_are_rows_under_their_gpu_with_profile_and_mig_uuid() -> None:
     with NvmlSampler(FakeNvml(mig=True)) as sampler:
         samples, processes = sampler.sample(15.0)

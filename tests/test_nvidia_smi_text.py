@@ -27,7 +27,8 @@ MEASURED = [H100_TABLE, H200_TABLE, "nvidia-smi-table-8xh100-mig-mixed-driver535
             "nvidia-smi-table-a100-40gb-mig-enabled-no-devices.txt", H100_QUERY]  # fmt: skip
 LISTS = sorted(path.name for path in CAPTURES.glob("nvidia-smi-L-*.txt"))
 KEYS = {"ts", "host", "gpu_uuid", "gpu_index", "gpu_model", "mig_instance_id", "mig_profile", "util_gpu_pct",
-        "mem_used_bytes", "mem_total_bytes", "power_w", "process_count", "labels", "x_Day"}  # fmt: skip
+        "mem_used_bytes", "mem_total_bytes", "power_w", "process_count", "labels", "x_Day",
+        "sm_clock_mhz", "mem_clock_mhz"}  # fmt: skip
 
 
 def read(name: str) -> str:
