@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -259,9 +259,46 @@ def _grouped(
         )
     ]
     # UTC days as integers: 15x faster than date_trunc on TIMESTAMPTZ, which goes through the ICU time zones.
-    daily = group('epoch_us("ChargePeriodStart") // 86400000000' + f", {DIMENSIONS['provider']}")
-    result["_daily"] = [(EPOCH + timedelta(days=day), provider, a) for day, provider, a, _ in daily if a is not None]
+    daily = store.fetch(
+        f'SELECT epoch_us("ChargePeriodStart") // {DAY_US}, {DIMENSIONS["provider"]}, sum("{cost}") FROM costs '
+        f"WHERE {window} AND NOT {_MULTI_DAY} GROUP BY ALL",
+        bounds[2:4],
+    )
+    result["_daily"] = [(EPOCH + timedelta(days=day), provider, a) for day, provider, a in daily if a is not None]
+    result["_daily"] += _spread_multi_day(store, cost, bounds[2], bounds[3])
     return result
+
+
+DAY_US = 86_400_000_000
+_MULTI_DAY = f'coalesce(epoch_us("ChargePeriodEnd") - epoch_us("ChargePeriodStart") > {DAY_US}, false)'
+
+
+def _spread_multi_day(store: Store, cost: str, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Charges whose period is longer than a day (a month's fee, a support charge) spread evenly over their days
+    in the window, so day 1 of the trend shows no spike that never happened. A row counts in the window where it
+    starts (as every total does), so its whole amount goes to its days inside the window; each day's share is exact
+    to 15 places and the last day takes the remainder: the trend still adds up to the total to the cent."""
+    rows = store.fetch(
+        f'SELECT epoch_us("ChargePeriodStart") // {DAY_US}, (epoch_us("ChargePeriodEnd") - 1) // {DAY_US}, '
+        f'{DIMENSIONS["provider"]}, sum("{cost}") FROM costs '
+        f'WHERE "ChargePeriodStart" >= ? AND "ChargePeriodStart" < ? AND {_MULTI_DAY} GROUP BY ALL',
+        [start, end],
+    )
+    first_day, last_day = (epoch_day(start), epoch_day(end - timedelta(microseconds=1)))
+    spread: list[tuple[Any, ...]] = []
+    for row_first, row_last, provider, amount in rows:
+        if amount is None:
+            continue
+        days = range(max(row_first, first_day), min(row_last, last_day) + 1)
+        share = (amount / len(days)).quantize(Decimal("1e-15"), rounding=ROUND_DOWN)
+        for index, day in enumerate(days):
+            portion = amount - share * (len(days) - 1) if index == len(days) - 1 else share
+            spread.append((EPOCH + timedelta(days=day), provider, portion))
+    return spread
+
+
+def epoch_day(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)).days
 
 
 def _breakdown(dimension: str, rows: list[tuple[Any, ...]], top: int) -> Breakdown:
@@ -299,5 +336,6 @@ def _daily(rows: list[tuple[Any, ...]]) -> list[DayPoint]:
     days: dict[date, dict[str, Decimal]] = {}
     for day, provider, amount in rows:
         if amount:
-            days.setdefault(day, {})[provider] = amount
+            by_provider = days.setdefault(day, {})
+            by_provider[provider] = by_provider.get(provider, Decimal(0)) + amount
     return [DayPoint(day, dict(sorted(days[day].items()))) for day in sorted(days)]

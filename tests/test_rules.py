@@ -4,7 +4,7 @@ engine's own contract: validation that names rule and key, fingerprints, new ver
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ def cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 def build_store(db: Path, case: dict[str, Any]) -> None:
     with open_store(db) as store:
         if case.get("costs"):
-            rows = [{**COST_DEFAULTS, **row} for row in case["costs"]]
+            rows = [{**COST_DEFAULTS, "ChargePeriodEnd": _day_after(row), **row} for row in case["costs"]]
             names = sorted({key for row in rows for key in row})
             columns = {n: [row.get(n) for row in rows] for n in names}
             frame = pl.DataFrame(columns, schema=dict.fromkeys(names, pl.String))
@@ -51,6 +51,12 @@ def build_store(db: Path, case: dict[str, Any]) -> None:
             rows = [{**row, "ts": _ts(row["ts"]), "x_Day": _ts(row["ts"]).date()} for row in case["usage_metrics"]]
             frame = rows_to_frame(USAGE_METRICS, rows, "case")
             store.replace_slices(USAGE_METRICS, [frame], checksum="u", inputs=["u"])
+
+
+def _day_after(row: dict[str, Any]) -> str:
+    """A case row's charge period ends a day after it starts, unless it says otherwise (ANO001 skips longer)."""
+    start = _ts(row.get("ChargePeriodStart", COST_DEFAULTS["ChargePeriodStart"]))
+    return (start + timedelta(days=1)).isoformat()
 
 
 def _ts(text: str) -> Any:
@@ -74,6 +80,27 @@ def test_rule_case(name: str, document: dict[str, Any], case: dict[str, Any], tm
         assert g["amount"] == Decimal(e["amount"])
         if "message" in e:
             assert g["message"] == e["message"]
+
+
+def test_a_monthly_charge_is_not_a_daily_spike(tmp_path: Path) -> None:
+    """ANO001's spike case with the spike's extra 2,000 billed as a charge for a whole month from that day: not one
+    day's spend, so no finding (the day's own 1,000 matches its baseline)."""
+    document = yaml.safe_load((CASES / "ANO001.yaml").read_text())
+    case = document["cases"][0]
+    spike = next(row for row in case["costs"] if row["EffectiveCost"] == "3000")
+    monthly = {**spike, "ChargePeriodEnd": "2026-12-11T00:00:00Z", "EffectiveCost": "2000", "BilledCost": "2000"}
+    daily = {**spike, "EffectiveCost": "1000", "BilledCost": "1000"}
+    rows = [row for row in case["costs"] if row is not spike] + [daily, monthly]
+    build_store(tmp_path / "case.duckdb", {**case, "costs": rows})
+    rule = next(r for r in load_rules() if r.id == "ANO001")
+    start, end = (date.fromisoformat(d) for d in document["period"])
+    with open_store(tmp_path / "case.duckdb") as store:
+        assert run_rule(store, rule, start, end, {k: str(v) for k, v in case["params"].items()}) == []
+        # the same 2,000 as one day's charge is the spike again
+        store.con.execute('UPDATE costs SET "ChargePeriodEnd" = "ChargePeriodStart" + INTERVAL 1 DAY')
+        assert [
+            f.amount for f in run_rule(store, rule, start, end, {k: str(v) for k, v in case["params"].items()})
+        ] == [Decimal("2000.00")]
 
 
 def test_every_built_in_rule_has_cases_and_documentation() -> None:
