@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ class MonthExport:
     origin: str
     fingerprint: str
     rows: int
+    billed_total: Decimal | None = None  # BigQuery's own SUM(cost) + credits: the store checks the load against it
 
 
 @dataclass(frozen=True)
@@ -78,15 +80,18 @@ class GcpBillingExport:
         for period in periods or billing_periods_back(today, int(settings["months"])):
             sql = f"""-- finops: plan
                 SELECT CAST(COUNT(*) AS STRING) AS n, CAST(MAX(export_time) AS STRING) AS newest,
-                       CAST(SUM(CAST(cost AS NUMERIC)) AS STRING) AS cost
+                       CAST(SUM(CAST(cost AS NUMERIC)) AS STRING) AS cost,
+                       CAST(SUM(CAST(cost AS NUMERIC)) + SUM(IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC))
+                                                                    FROM UNNEST(credits) c), 0)) AS STRING) AS billed
                 FROM `{checked_table(settings)}` WHERE {WINDOW}"""  # noqa: S608 - a checked identifier; values are bound
             rows = list(_query(client, sql, period, settings))
             n, newest, total = (rows[0]["n"], rows[0]["newest"], rows[0]["cost"]) if rows else ("0", None, None)
             if int(n or 0) == 0:
                 continue
             fingerprint = hashlib.sha256(f"{n}|{newest}|{total}".encode()).hexdigest()
+            billed = rows[0].get("billed") if rows else None
             plans.append(MonthExport(period, f"bigquery://{settings['table']}?invoice.month={period}", fingerprint,
-                                     int(n)))  # fmt: skip
+                                     int(n), Decimal(billed) if billed is not None else None))  # fmt: skip
         return plans
 
     def fetch(self, settings: dict[str, Any], unit: MonthExport, source: str, workdir: Path,

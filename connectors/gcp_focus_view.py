@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +60,10 @@ class GcpFocusView:
             if int(row["n"] or 0) == 0:
                 continue
             fingerprint = hashlib.sha256(f"{row['n']}|{row['newest']}|{row['cost']}".encode()).hexdigest()
+            # The view's own SUM(BilledCost) for the period: the store checks the load against it.
+            total = Decimal(row["cost"]) if row["cost"] is not None else None
             plans.append(MonthExport(period, f"bigquery://{settings['table']}?billing_period={period}", fingerprint,
-                                     int(row["n"])))  # fmt: skip
+                                     int(row["n"]), total))  # fmt: skip
         return plans
 
     def fetch(self, settings: dict[str, Any], unit: MonthExport, source: str, workdir: Path,

@@ -103,12 +103,20 @@ def _sync_source(
             results.append(PeriodResult(source.name, export.period, LoadResult("", table.name, unchanged=True)))
             continue
         expected = _period_slice(table, source.name, export.period)
+        # A source that states its own total for the period (a query's SUM) has it checked against what is stored.
+        billed = getattr(export, "billed_total", None)
+        controls = {expected[0]: {"BilledCost": billed}} if billed is not None and expected else None
         try:
             with tempfile.TemporaryDirectory(prefix="finops-sync-") as workdir:
                 frames = connector.fetch(source.settings, export, source.name, Path(workdir), progress)
                 with open_store(db) as store:
                     load = store.replace_slices(
-                        table, frames, checksum=checksum, inputs=[export.origin], expected_slices=expected
+                        table,
+                        frames,
+                        checksum=checksum,
+                        inputs=[export.origin],
+                        expected_slices=expected,
+                        controls=controls,
                     )
         except FinopsError as e:  # this period rolled back; the others commit or fail on their own
             results.append(PeriodResult(source.name, export.period, LoadResult("", table.name), error=e))

@@ -31,6 +31,7 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
     detailed: ClassVar[bool] = True
     queries: ClassVar[list[dict[str, Any]]] = []
     results: ClassVar[dict[str, tuple[list[str], list[list[str | None]]]]] = {}
+    rows_lost: ClassVar[int] = 0  # a fault: the rows query leaves out this many of its first rows
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
@@ -54,7 +55,10 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
         month = params["month"]
         rows = [r for r in self.export if r["invoice"]["month"] == month
                 and r["_partition"] >= params["partition_from"][:10]]  # fmt: skip
-        names, values = self._plan(rows) if "-- finops: plan" in sql else self._rows(rows)
+        if "-- finops: plan" in sql:
+            names, values = self._plan(rows)
+        else:
+            names, values = self._rows(rows[BigQueryPeer.rows_lost :])
         job = f"job_{len(BigQueryPeer.queries)}"
         BigQueryPeer.results[job] = (names, values)
         return self._send(200, {**self._page(job, 0), "kind": "bigquery#queryResponse", "jobComplete": True,
@@ -120,8 +124,10 @@ class BigQueryPeer(http.server.BaseHTTPRequestHandler):
 
     def _plan(self, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str | None]]]:
         total = sum((Decimal(r["cost"]) for r in rows), Decimal(0))
+        credits = sum((Decimal(c["amount"]) for r in rows for c in r["credits"]), Decimal(0))
         newest = max((r["export_time"] for r in rows), default=None)
-        return ["n", "newest", "cost"], [[str(len(rows)), newest, str(total) if rows else None]]
+        billed = str(total + credits) if rows else None
+        return ["n", "newest", "cost", "billed"], [[str(len(rows)), newest, str(total) if rows else None, billed]]
 
     def _rows(self, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str | None]]]:
         names = ["billing_account_id", "service", "sku_id", "sku", "start", "end_time", "project_id", "project_name",

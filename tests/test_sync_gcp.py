@@ -76,6 +76,7 @@ def _totals(rows: list[dict[str, Any]], month: str) -> tuple[Decimal, Decimal]:
 @pytest.fixture
 def bigquery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     BigQueryPeer.export, BigQueryPeer.queries, BigQueryPeer.results, BigQueryPeer.detailed = _export(), [], {}, True
+    BigQueryPeer.rows_lost = 0
     with serve(BigQueryPeer) as url:
         adc = tmp_path / "adc.json"
         adc.write_text(json.dumps(service_account(f"{url}/token")))
@@ -147,6 +148,30 @@ def test_gcp_export_sync(bigquery: str, cli, db: Path, tmp_path: Path) -> None:
     assert cli("--config", config, "sync", "--db", db, "--period", "2026-11").code == 0
     rows, billed, *_ = _loaded(db, "202611")
     assert rows == 35 and billed == _totals(BigQueryPeer.export, "202611")[1]
+
+
+def test_a_month_whose_rows_do_not_add_up_to_bigquerys_own_total_is_refused(
+    bigquery: str, cli, db: Path, tmp_path: Path
+) -> None:
+    """BigQuery states each month's total (SUM of cost and credits) when the sync plans; rows that arrive short of
+    it (a truncated result) fail that month, name the difference, and leave the other month committed."""
+    config = _config(tmp_path, bigquery)
+    assert cli("--config", config, "sync", "--db", db, "--period", "2026-10").code == 0
+    before = _loaded(db, "202610")
+    BigQueryPeer.rows_lost = 1
+    result = cli("--config", config, "sync", "--db", db, "--period", "2026-11", "--period", "2026-10")
+    assert result.code == 2, result.err
+    november = [r for r in BigQueryPeer.export if r["invoice"]["month"] == "202611"]
+    lost = november[0]  # the rows query left out the month's first row: an hour of the a3-highgpu-8g
+    missing = -(Decimal(lost["cost"]) + sum((Decimal(c["amount"]) for c in lost["credits"]), Decimal(0)))
+    assert f"(difference {missing.normalize():+,f})" in result.err
+    assert (
+        "1 of 2 period(s) failed" in result.err and "gcp 2026-11: source gcp, billing period 2026-11-01" in result.err
+    )
+    assert "the source's own total is" in result.err
+    assert "nothing was written for this period" in result.err
+    assert _loaded(db, "202610") == before  # unchanged at the source, and as it was
+    assert _loaded(db, "202611")[0] == 0
 
 
 def test_a_query_without_credentials_or_partition_is_refused(bigquery: str, cli, db: Path, tmp_path: Path,
