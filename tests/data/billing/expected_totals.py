@@ -1,0 +1,116 @@
+"""What every billing file in this folder should load as, computed without finops's code: plain `csv` and `Decimal`,
+one definition per format, taken from that format's own documentation. Run it to rewrite expected_totals.json:
+
+    python tests/data/billing/expected_totals.py
+
+Per file: its kind, and BilledCost (and EffectiveCost where the format defines it) summed per billing period, provider
+and currency, exactly as the file writes the numbers. tests/test_billing_corpus.py loads each file through
+`finops ingest` and checks the store against these figures to the cent (and exactly where the file's numbers fit in
+15 decimal places). A file the spec's own authors got wrong is listed as refused, with what finops must name.
+
+- FOCUS (1.0-1.3 Cost and Usage): BilledCost and EffectiveCost per BillingPeriodStart, ProviderName (1.3:
+  ServiceProviderName where present), BillingCurrency. Spreadsheet money (`$10,100.00`) is read as the number it shows.
+- AWS CUR 1.0 CSV: lineItem/UnblendedCost per bill/BillingPeriodStartDate and lineItem/CurrencyCode; provider AWS.
+  (AWS's invoice is the sum of unblended cost over every line item type.)
+- Azure EA cost details: the cost column (CostInBillingCurrency or Cost) per billing period (BillingPeriodStartDate,
+  written as a US date) and currency; provider Microsoft. The actual-cost file's cost is what was billed; the
+  amortized file's cost is the effective (amortised) cost, so it is checked against EffectiveCost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).parent
+NULLS = {"", "NULL", "null", "(null)"}
+# Files whose own rows break the spec; finops must refuse them naming this.
+REFUSED = {
+    "focus-spec-1.2-examples/commitment_discount_scenarios/commitment_discount_purchase_scenario_2.csv": "T30:00:00Z",
+    "focus-spec-1.2-examples/commitment_discount_scenarios/commitment_discount_purchase_scenario_3.csv": "T30:00:00Z",
+}
+
+
+def money(text: str | None) -> Decimal:
+    if text is None or text.strip() in NULLS:
+        return Decimal(0)
+    clean = text.strip()
+    negative = clean.startswith("(") and clean.endswith(")")
+    clean = (
+        clean.strip("()").lstrip("$").replace(",", "") if re.fullmatch(r"\(?-?\$?[\d,]+(\.\d+)?\)?", clean) else clean
+    )
+    value = Decimal(clean)
+    return -value if negative else value
+
+
+def day(text: str) -> str:
+    text = text.strip()
+    if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}.*", text):
+        return datetime.strptime(text.split()[0], "%m/%d/%Y").date().isoformat()
+    if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{2}\b.*", text):  # spreadsheet dates in the spec's SaaS examples: 6/1/25
+        return datetime.strptime(text.split()[0], "%m/%d/%y").date().isoformat()
+    return text[:10]
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [
+            {k.strip(): v for k, v in r.items() if k}
+            for r in csv.DictReader(handle)
+            if any((v or "").strip() for v in r.values())
+        ]
+
+
+def kind(header: set[str]) -> str:
+    if "lineItem/UnblendedCost" in header:
+        return "aws-cur-1.0"
+    if {"MeterCategory", "ChargeType"} <= header:
+        return "azure-cost-details"
+    return "focus"
+
+
+def totals(path: Path) -> dict[str, object]:
+    data = rows(path)
+    header = set(data[0]) if data else set()
+    found = kind(header)
+    sums: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for row in data:
+        if found == "focus":
+            provider = row.get("ServiceProviderName") or row.get("ProviderName") or ""
+            key = (day(row["BillingPeriodStart"]), provider.strip(), (row.get("BillingCurrency") or "").strip())
+            sums[key]["billed"] += money(row["BilledCost"])
+            sums[key]["effective"] += money(row["EffectiveCost"])
+        elif found == "aws-cur-1.0":
+            key = (day(row["bill/BillingPeriodStartDate"]), "AWS", row["lineItem/CurrencyCode"])
+            sums[key]["billed"] += money(row["lineItem/UnblendedCost"])
+        else:
+            cost = row.get("CostInBillingCurrency", row.get("Cost"))
+            currency = row.get("BillingCurrencyCode") or row.get("BillingCurrency") or ""
+            key = (day(row["BillingPeriodStartDate"]), "Microsoft", currency)
+            column = "effective" if "amortized" in path.name.lower() else "billed"
+            sums[key][column] += money(cost)
+    return {
+        "kind": found,
+        "rows": len(data),
+        "totals": [
+            {"billing_period": p, "provider": prov, "currency": cur, **{k: str(v) for k, v in sorted(amounts.items())}}
+            for (p, prov, cur), amounts in sorted(sums.items())
+        ],
+    }
+
+
+def main() -> None:
+    expected: dict[str, object] = {}
+    for path in sorted(HERE.rglob("*.csv")):
+        name = path.relative_to(HERE).as_posix()
+        expected[name] = {"refused": REFUSED[name]} if name in REFUSED else totals(path)
+    (HERE / "expected_totals.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
