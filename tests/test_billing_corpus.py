@@ -1,6 +1,6 @@
 """Every billing file in tests/data/billing/ (none written for finops) loads to exactly what it says, per billing
-period, provider and currency, or is refused naming what is wrong. The expected figures come from expected_totals.py, which
-reads the files with plain csv and Decimal, never through finops."""
+period, provider and currency, or is refused naming what is wrong. The expected figures come from expected_totals.py,
+which reads the files with plain csv and Decimal, never through finops."""
 
 from __future__ import annotations
 
