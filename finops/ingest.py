@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,8 @@ def ingest_focus(
     except BaseException:
         if not existed:
             for leftover in (db, db.with_name(db.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+                with suppress(OSError):  # nothing to remove where no store could be made
+                    leftover.unlink(missing_ok=True)
         raise
 
 

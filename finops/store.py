@@ -402,7 +402,7 @@ def query_tables(
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config=OFFLINE)
     # A CLI writes data to stdout: DuckDB 2.0 would print a progress bar there. UTC makes TIMESTAMPTZ
     # arithmetic and text identical on every machine.
     con.execute("SET enable_progress_bar = false")
@@ -417,11 +417,42 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# Never fetch or load an extension behind the user's back: a SQLite or CSV file given as --db made DuckDB try to
+# download a scanner from the internet. finops needs only what DuckDB has built in (parquet, json, icu).
+OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# What a file that is not a DuckDB database usually is, by its first bytes, for the error.
+_OTHER_FILES = ((b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a parquet file"),
+                (b"\x1f\x8b", "a gzip file"), (b"PK\x03\x04", "a zip file"))  # fmt: skip
+
+
+def _check_is_duckdb(path: Path) -> None:
+    """Refuse, naming what it is, a --db that exists but is not a DuckDB database (DuckDB's own errors say "cannot
+    launch in-memory database in read-only mode" or try to install an extension)."""
+    if path.is_dir():
+        raise UsageError(f"--db {path} is a folder", hint="give a file path, e.g. --db finops.duckdb")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a new store; a parent that is a file is reported when the folder is made
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}", hint="check the file's permissions") from e
+    if not head or head[8:12] == b"DUCK":
+        return
+    kind = next((name for magic, name in _OTHER_FILES if head.startswith(magic)), None)
+    if kind is None:
+        kind = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "not a DuckDB database"
+    raise UsageError(
+        f"{path} is {kind}, not a finops (DuckDB) database",
+        hint="point --db at a finops store, or at a new path to create one; load data with finops ingest",
+    )
+
+
 def _needs_migration(path: Path) -> bool:
     import duckdb
 
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=OFFLINE)
     except duckdb.Error:
         return False  # busy or unreadable: the real open below reports it
     try:
@@ -447,8 +478,13 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
         wait_s = float(os.environ.get("FINOPS_BUSY_TIMEOUT", READ_WAIT_S if read_only else BUSY_WAIT_S))
     if read_only and not path.exists():
         raise UsageError(f"no finops database at {path}", hint="load data first: finops ingest PATH")
+    _check_is_duckdb(path)
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create the folder {path.parent} for --db: {e.strerror}",
+                             hint="choose a --db path in a folder you can write") from e  # fmt: skip
     if read_only and _needs_migration(path):
         # A store written by an older finops: upgrade it first (migrations only add), then read it as asked.
         with open_store(path, wait_s=wait_s):
@@ -473,6 +509,9 @@ def open_store(path: Path, *, read_only: bool = False, wait_s: float | None = No
             time.sleep(0.2)
         except duckdb.Error as e:
             raise SourceError(f"cannot open {path}: {e}", hint="is it a finops DuckDB file?") from e
+        except OSError as e:  # a folder DuckDB cannot write its file or WAL in
+            raise UsageError(f"cannot open {path}: {e.strerror}",
+                             hint="choose a --db path in a folder you can write") from e  # fmt: skip
     store = Store(con, path, read_only)
     try:
         if not read_only:

@@ -199,6 +199,46 @@ def test_a_load_whose_money_differs_from_the_source_total_is_refused(db: Path) -
     assert costs_state(db) == before
 
 
+@pytest.mark.parametrize("command", [["report"], ["ingest", str(AWS)]])
+def test_a_db_that_is_not_a_duckdb_store_is_named_and_nothing_is_fetched(
+    cli, tmp_path: Path, command: list[str]
+) -> None:
+    import sqlite3
+
+    sqlite = tmp_path / "costs.sqlite"
+    with sqlite3.connect(sqlite) as con:
+        con.execute("CREATE TABLE t (a)")
+    csv_file = tmp_path / "costs.csv"
+    csv_file.write_text("a,b\n1,2\n")
+    (tmp_path / "a-file").write_text("x")
+    cases = [
+        (sqlite, "is a SQLite database, not a finops (DuckDB) database"),
+        (csv_file, "is a text file, not a finops (DuckDB) database"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "a-file" / "store.duckdb", "cannot create the folder"),
+    ]
+    for db, message in cases:
+        before = db.read_bytes() if db.is_file() else None
+        result = cli(*command, "--db", db)
+        if command == ["report"] and message == "cannot create the folder":
+            message = "no finops database"  # a reader creates nothing
+        assert result.code == 2 and message in result.err, (db, result.err)
+        assert "internal error" not in result.err and "sqlite_scanner" not in result.err
+        if before is not None:
+            assert db.read_bytes() == before  # left exactly as it was
+
+
+def test_extensions_are_never_installed_or_autoloaded(db: Path) -> None:
+    with open_store(db) as store:
+        settings = dict(
+            store.fetch(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('autoinstall_known_extensions', 'autoload_known_extensions')"
+            )
+        )
+    assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+
+
 def test_a_version_1_store_migrates_and_keeps_its_rows(db: Path) -> None:
     from finops.migrations import MIGRATIONS
 
