@@ -419,7 +419,10 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 # Never fetch or load an extension behind the user's back: a SQLite or CSV file given as --db made DuckDB try to
 # download a scanner from the internet. finops needs only what DuckDB has built in (parquet, json, icu).
-OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+OFFLINE: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 # What a file that is not a DuckDB database usually is, by its first bytes, for the error.
 _OTHER_FILES = ((b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a parquet file"),
                 (b"\x1f\x8b", "a gzip file"), (b"PK\x03\x04", "a zip file"))  # fmt: skip
