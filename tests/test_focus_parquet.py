@@ -95,7 +95,7 @@ def test_aws_map_tags_extras_renames_and_odd_names(tmp_path: Path) -> None:
     frame = (
         frame.rename({"ProviderName": "ServiceProviderName"})
         .with_columns(
-            ProviderName=pl.Series(["old", None, "old", None]),  # 1.3 files may keep the old column: the new one wins
+            ProviderName=pl.Series(["old", None, "old", None]),  # 1.3 keeps the deprecated column: kept, filled if empty
             ChargeCategory=pl.Series(["usage", "TAX", "Credit", "Bogus"]),
             ChargeDescription=pl.Series(["p5.48xlarge hours", "a3-highgpu-8g", "Standard_ND96isr_H100_v5", None]),
             SkuPriceDetails=pl.Series(['{"InstanceType": "g5.xlarge"}', None, "{}", '{"InstanceType": 5}']),
@@ -120,13 +120,14 @@ def test_aws_map_tags_extras_renames_and_odd_names(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "direct.duckdb"), read_only=True) as con:
         rows = con.execute(
             """SELECT "ProviderName", "ChargeCategory", "Tags", "x_InstanceType", "BillingAccountId",
-                      "x_Extras"->>'we"ird col', "x_FocusVersion" FROM costs ORDER BY "ChargeCategory" """
+                      "x_Extras"->>'we"ird col', "x_FocusVersion", "ServiceProviderName" FROM costs
+               ORDER BY "ChargeCategory" """
         ).fetchall()
     assert rows == [
-        ("AWS", "Bogus", {"cost_center": ""}, "5", "7", "d", "1.3"),  # unknown values kept for the validator
-        ("AWS", "Credit", None, "Standard_ND96isr_H100_v5", None, "c", "1.3"),  # {} has no InstanceType
-        ("AWS", "Tax", None, "a3-highgpu-8g", "42", None, "1.3"),
-        ("AWS", "Usage", {"team": "ml", "env": 'say "hi"'}, "g5.xlarge", "123456789012", "a", "1.3"),
+        ("AWS", "Bogus", {"cost_center": ""}, "5", "7", "d", "1.3", "AWS"),  # unknown values kept for the validator
+        ("old", "Credit", None, "Standard_ND96isr_H100_v5", None, "c", "1.3", "AWS"),  # {} has no InstanceType
+        ("AWS", "Tax", None, "a3-highgpu-8g", "42", None, "1.3", "AWS"),
+        ("old", "Usage", {"team": "ml", "env": 'say "hi"'}, "g5.xlarge", "123456789012", "a", "1.3", "AWS"),
     ]
 
 
