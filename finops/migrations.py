@@ -92,7 +92,10 @@ _V5 = [
 # FOCUS 1.3 and 1.4: their new Cost and Usage columns (appended, in schema.COSTS order), and the Contract Commitment
 # dataset in a table of its own.
 _V6 = [
-    *(f'ALTER TABLE costs ADD COLUMN IF NOT EXISTS "{name}" {type_}' for name, type_ in FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS),
+    *(
+        f'ALTER TABLE costs ADD COLUMN IF NOT EXISTS "{name}" {type_}'
+        for name, type_ in FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS
+    ),
     create_table_sql(CONTRACT_COMMITMENTS, version=6),
 ]
 

@@ -95,7 +95,9 @@ def test_aws_map_tags_extras_renames_and_odd_names(tmp_path: Path) -> None:
     frame = (
         frame.rename({"ProviderName": "ServiceProviderName"})
         .with_columns(
-            ProviderName=pl.Series(["old", None, "old", None]),  # 1.3 keeps the deprecated column: kept, filled if empty
+            ProviderName=pl.Series(
+                ["old", None, "old", None]
+            ),  # 1.3 keeps the deprecated column: kept, filled if empty
             ChargeCategory=pl.Series(["usage", "TAX", "Credit", "Bogus"]),
             ChargeDescription=pl.Series(["p5.48xlarge hours", "a3-highgpu-8g", "Standard_ND96isr_H100_v5", None]),
             SkuPriceDetails=pl.Series(['{"InstanceType": "g5.xlarge"}', None, "{}", '{"InstanceType": 5}']),
