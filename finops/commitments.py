@@ -67,8 +67,21 @@ def read_commitments(store: Store, start: datetime, end: datetime) -> tuple[Comm
         as_quantity = category == "Usage" and cid in quantity and cid not in cost
         used, unused = (quantity if as_quantity else cost).get(cid, (Decimal(0), Decimal(0)))
         commitments.append(
-            Commitment(cid, contract, kind, category, c_start, c_end, amount, currency, qty, unit,
-                       used, unused, "quantity" if as_quantity else "cost")  # fmt: skip
+            Commitment(
+                cid,
+                contract,
+                kind,
+                category,
+                c_start,
+                c_end,
+                amount,
+                currency,
+                qty,
+                unit,
+                used,
+                unused,
+                "quantity" if as_quantity else "cost",
+            )
         )
     return tuple(commitments)
 
@@ -79,10 +92,11 @@ def _applied(
     """Per commitment id, (used, unused) cost and (used, unused) quantity applied by Usage rows in [start, end)."""
     cost: dict[str, list[Decimal]] = {}
     quantity: dict[str, list[Decimal]] = {}
+    # A constant of this module, no value spliced in: the window's bounds are parameters.
     window = '"ChargePeriodStart" >= ? AND "ChargePeriodStart" < ? AND "ChargeCategory" = \'Usage\''
     grouped = store.fetch(
         f"""SELECT "ContractApplied", "CommitmentDiscountStatus" = 'Unused', count(*) FROM costs
-            WHERE {window} AND "ContractApplied" IS NOT NULL GROUP BY ALL""",
+            WHERE {window} AND "ContractApplied" IS NOT NULL GROUP BY ALL""",  # noqa: S608
         [start, end],
     )
     wanted = set(ids)
@@ -91,7 +105,10 @@ def _applied(
             cid = element.get("ContractCommitmentId")
             if cid not in wanted:
                 continue
-            for key, totals in (("ContractCommitmentAppliedCost", cost), ("ContractCommitmentAppliedQuantity", quantity)):
+            for key, totals in (
+                ("ContractCommitmentAppliedCost", cost),
+                ("ContractCommitmentAppliedQuantity", quantity),
+            ):
                 value = element.get(key)
                 if isinstance(value, Decimal | int):
                     pair = totals.setdefault(cid, [Decimal(0), Decimal(0)])
@@ -99,7 +116,7 @@ def _applied(
     discounts = store.fetch(
         f"""SELECT "CommitmentDiscountId", "CommitmentDiscountStatus" = 'Unused', sum("EffectiveCost") FROM costs
             WHERE {window} AND "ContractApplied" IS NULL AND "CommitmentDiscountId" IN (SELECT unnest(?))
-            GROUP BY ALL""",
+            GROUP BY ALL""",  # noqa: S608
         [start, end, ids],
     )
     for cid, unused, amount in discounts:

@@ -60,9 +60,11 @@ def ingest_focus(
     the bad cell.
     """
     datasets = {path: check_billing_header(path) for path in expand_paths(paths)}
-    for path, dataset in datasets.items():
-        if dataset not in (COST_AND_USAGE, CONTRACT_COMMITMENT):
-            log.warning("%s: a FOCUS %s file: finops does not store that dataset; left out", path, dataset)
+    left_out = tuple(
+        f"{path}: a FOCUS {dataset} file: finops does not store that dataset; left out"
+        for path, dataset in datasets.items()
+        if dataset not in (COST_AND_USAGE, CONTRACT_COMMITMENT)
+    )
     files = [path for path, dataset in datasets.items() if dataset == COST_AND_USAGE]
     commitments = [path for path, dataset in datasets.items() if dataset == CONTRACT_COMMITMENT]
     if not files and not commitments:
@@ -78,7 +80,7 @@ def ingest_focus(
     if not force and existed:
         with open_store(db, read_only=True) as store:
             if all(store.is_unchanged(table, checksum) for table in tables):
-                return LoadResult(load_id="", table=COSTS.name, unchanged=True)
+                return LoadResult(load_id="", table=COSTS.name, unchanged=True, left_out=left_out)
 
     def frames(group: list[Path], read: Callable[..., Iterator[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
         for path in group:
@@ -91,14 +93,14 @@ def ingest_focus(
         with open_store(db) as store:
             loaded = _load_direct(store, files, source, checksum, progress) if direct and not commitments else None
             if loaded is not None:
-                return loaded
+                return replace(loaded, left_out=left_out)
             results = store.replace_tables(
                 [(COSTS, frames(files, read_billing_batches)),
                  (CONTRACT_COMMITMENTS, frames(commitments, read_commitment_batches))],
                 checksum=checksum, inputs=inputs,
             )  # fmt: skip
             costs, contract = results
-            return replace(costs, also=(contract,) if commitments else ())
+            return replace(costs, also=(contract,) if commitments else (), left_out=left_out)
     except BaseException:
         if not existed:
             for leftover in (db, db.with_name(db.name + ".wal")):

@@ -67,6 +67,7 @@ class LoadResult:
     slices: tuple[SliceChange, ...] = field(default_factory=tuple)
     reader: str = "stream"  # "duckdb" when DuckDB read the files itself (connectors/focus_parquet.py)
     also: tuple[LoadResult, ...] = ()  # other tables written by the same load (FOCUS contract commitments)
+    left_out: tuple[str, ...] = ()  # input files the load named and did not store, each with why
 
     @property
     def rows(self) -> int:

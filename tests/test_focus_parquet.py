@@ -302,3 +302,27 @@ def test_cli_says_which_path_read_the_files_and_no_direct_forces_the_checked_one
         assert cli("-v", "ingest", "--db", tmp_path / "c.duckdb", tmp_path / "loose.parquet").code == 0
     assert "DuckDB did not load the files directly (Conversion Error" in caplog.text
     assert "loading them through the checked path" in caplog.text
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.4"])
+def test_focus_1_3_and_1_4_files_load_directly_and_alike(tmp_path: Path, version: str) -> None:
+    """The FOCUS 1.3/1.4 samples (tests/data/billing/focus-1.3, focus-1.4) as parquet with typed times and decimal
+    money: their new columns (JSON included) and ProviderName, filled from ServiceProviderName where a 1.4 file has
+    none, come out of DuckDB's own read as from the streaming path."""
+    pattern = "focus-1.3/*_cost_and_usage_*.csv" if version == "1.3" else "focus-1.4/*/*_cost_and_usage.csv"
+    files = []
+    for index, csv_path in enumerate(sorted(BILLING.glob(pattern))):
+        frame = pl.read_csv(csv_path, infer_schema=False)
+        times = [c for c in frame.columns if c.endswith(("PeriodStart", "PeriodEnd"))]
+        costs = [c for c in frame.columns if c.endswith(("Cost", "UnitPrice", "Quantity"))]
+        frame = frame.with_columns(
+            pl.col(times).str.to_datetime(time_zone="UTC"), pl.col(costs).cast(pl.Decimal(38, 15))
+        )
+        frame.write_parquet(tmp_path / f"focus-{index}.parquet")
+        files.append(tmp_path / f"focus-{index}.parquet")
+    direct, stream = load_both(files, tmp_path)
+    assert_same(direct, stream, reader="duckdb")
+    with duckdb.connect(str(tmp_path / "direct.duckdb"), read_only=True) as con:
+        filled = con.execute("""SELECT count(*), count("ContractApplied"), count("AllocatedMethodId"),
+                                       count("ProviderName") FROM costs""").fetchone()
+    assert filled[0] == filled[3] >= 1000 and filled[1] > 0 and filled[2] > 0

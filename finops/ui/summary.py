@@ -32,6 +32,8 @@ def _delta(now: Decimal | None, before: Decimal | None) -> str:
 
 def print_load_result(result: LoadResult, db: Path) -> None:
     console = err_console()
+    for note in result.left_out:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.unchanged:
         console.print(f"unchanged: these files are already loaded in {db}; nothing written (use --force to reload)")
         return
