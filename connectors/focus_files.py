@@ -2,8 +2,10 @@
 
 What real files do, and this handles: literal `NULL` tokens, UTF-8 BOMs, timestamps with and without `T`/`Z`,
 US dates from spreadsheets, 12-digit account ids (read as text, never inferred), `$1,234.00` money in the
-spec's own examples, wrong-case enumerations (`Usage-based`), 1.3's renamed provider columns, and columns
-that are not FOCUS (kept in `x_Extras`, nothing dropped).
+spec's own examples, wrong-case enumerations (`Usage-based`), 1.3's and 1.4's new columns (each kept with its
+meaning: finops.schema says what every version added and removed), and columns that are not FOCUS (kept in
+`x_Extras`, nothing dropped). A FOCUS 1.3+ folder also holds other datasets: `dataset_of` tells them apart by
+header (the Contract Commitment dataset is read by connectors/focus_commitments.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from finops.coerce import ROW, coerce
 from finops.errors import InputError, UsageError
-from finops.schema import CONTROL_COLUMNS, COSTS, FOCUS_COLUMNS
+from finops.schema import ALL_FOCUS_COLUMNS, CONTROL_COLUMNS, COSTS
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BATCH_ROWS = 1_000_000  # rows per frame: big files stream through in about 1 GB of memory
@@ -37,11 +39,18 @@ REQUIRED = (
 )
 # Columns every row must have a value in (the rest of REQUIRED may be empty on a row).
 REQUIRED_VALUES = ("BillingPeriodStart", "ChargePeriodStart", "BilledCost", "EffectiveCost")
-# FOCUS 1.3 deprecated ProviderName/PublisherName for these; new names win when a file has both.
-RENAMES = {"ServiceProviderName": "ProviderName", "HostProviderName": "PublisherName"}
-# Columns that only exist from a version on: the newest one present names the file's version.
+# FOCUS 1.3 deprecated ProviderName "replaced by ServiceProviderName" (its spec page), and 1.4 removed it: for a file
+# without a ProviderName value, ServiceProviderName is the same fact, so ProviderName (which reports, sources and
+# rules read) is filled from it. Never the other way round, and never PublisherName: it was deprecated with no
+# replacement, and HostProviderName names the entity whose infrastructure hosts a service, a different entity
+# ("Microsoft Azure" hosting a marketplace product, where the publisher is its seller). The 1.3 columns keep what
+# the file wrote.
+FILLED_FROM = {"ProviderName": "ServiceProviderName"}
+# Columns that only exist from a version on: the newest one present names the file's version (1.4 also when a file
+# has ServiceProviderName but no ProviderName, which 1.3 still requires: see focus_version).
 VERSION_MARKERS = (
-    ("1.3", ("ServiceProviderName", "HostProviderName")),
+    ("1.4", ("InvoiceDetailId", "CommitmentProgramEligibilityDetails")),
+    ("1.3", ("ServiceProviderName", "HostProviderName", "ContractApplied", "AllocatedMethodId")),
     ("1.2", ("InvoiceId", "BillingAccountType", "SubAccountType", "PricingCurrency")),
     ("1.1", ("CapacityReservationId", "CommitmentDiscountQuantity", "ServiceSubcategory", "SkuMeter")),
 )
@@ -54,7 +63,15 @@ ENUMS = {
     "CommitmentDiscountStatus": ("Used", "Unused"),
     "CapacityReservationStatus": ("Used", "Unused"),
 }
-_CANONICAL = {name.lower(): name for name, _ in FOCUS_COLUMNS}
+# FOCUS datasets other than Cost and Usage, by columns only they have (FOCUS 1.3: Contract Commitment; 1.4: Billing
+# Period and Invoice Detail). Cost and Usage has BilledCost and ChargePeriodStart, which none of these has.
+DATASET_MARKERS = (
+    ("Contract Commitment", ("ContractCommitmentId", "ContractId", "ContractCommitmentCategory")),
+    ("Invoice Detail", ("InvoiceDetailId", "InvoiceIssueStatus", "PaymentTerms")),
+    ("Billing Period", ("BillingPeriodStatus", "BillingPeriodCreated", "BillingPeriodLastUpdated")),
+)
+COST_AND_USAGE = "Cost and Usage"
+_CANONICAL = {name.lower(): name for name, _ in ALL_FOCUS_COLUMNS}
 # Instance types as AWS, GCP and Azure spell them, for GPU pricing when SkuPriceDetails lacks InstanceType.
 INSTANCE_TYPE_PATTERN = (
     r"\b([a-z][a-z0-9]*\d[a-z0-9-]*\.(?:\d*x?large|metal|medium|small|micro|nano))\b"
@@ -134,16 +151,42 @@ def read_billing_batches(
     return read_focus_batches(path, source=source, batch_rows=batch_rows)
 
 
-def check_billing_header(path: Path) -> None:
-    """Fail fast, before any database is opened, on a file that is neither FOCUS nor a CUR."""
+def check_billing_header(path: Path) -> str:
+    """The file's dataset (COST_AND_USAGE for a CUR or an Azure cost-details file too), failing fast, before any
+    database is opened, on a file that is neither FOCUS nor a CUR."""
     from finops.connectors.aws_cur import check_cur_header, cur_version
     from finops.connectors.azure_cost_details import is_cost_details
 
     header = read_errors(path, lambda: read_header(path))
     if cur_version(header):
         check_cur_header(path)
-    elif not is_cost_details(header):
+        return COST_AND_USAGE
+    if is_cost_details(header):
+        return COST_AND_USAGE
+    dataset = dataset_of(header)
+    if dataset == COST_AND_USAGE:
         checked_version(path)
+    return dataset
+
+
+def dataset_of(header: Sequence[str]) -> str:
+    """Which FOCUS dataset a header belongs to: COST_AND_USAGE unless it has the columns of another dataset and
+    none of Cost and Usage's own charge columns."""
+    present = {name.strip().lstrip("\ufeff").lower() for name in header}
+    if {"billedcost", "chargeperiodstart"} <= present:
+        return COST_AND_USAGE
+    for dataset, markers in DATASET_MARKERS:
+        if sum(marker.lower() in present for marker in markers) >= 2:
+            return dataset
+    return COST_AND_USAGE
+
+
+def focus_version(header: Sequence[str]) -> str:
+    """The FOCUS version a Cost and Usage header shows (its newest columns), "1.0" when it shows none newer."""
+    present = {focus_name(name.strip().lstrip("\ufeff")) for name in header}
+    if "ServiceProviderName" in present and "ProviderName" not in present:
+        return "1.4"  # 1.3 deprecated ProviderName but still requires it; 1.4 removed it
+    return next((v for v, markers in VERSION_MARKERS if present & set(markers)), "1.0")
 
 
 def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
@@ -155,7 +198,7 @@ def read_focus_file(path: Path, *, source: str | None = None) -> pl.DataFrame:
 def checked_version(path: Path) -> str:
     """The file's FOCUS version, once its header is known to hold the required columns."""
     header = read_errors(path, lambda: read_header(path))
-    version = next((v for v, markers in VERSION_MARKERS if set(header) & set(markers)), "1.0")
+    version = focus_version(header)
     present = {_canonical(name) for name in header}
     missing = [name for name in REQUIRED if name not in present]
     if missing:
@@ -268,30 +311,35 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
         x_Extras=pl.struct(raw.select(extras)).struct.json_encode() if extras else pl.lit(None, pl.String),
         x_FocusVersion=pl.lit(version),
     )
+    frame = _fill_deprecated(frame)
     frame = frame.with_columns(_instance_type(frame), *raw.select(controls), x_Source=_source(frame, source))
     return frame.drop(ROW)
 
 
+def _fill_deprecated(frame: pl.DataFrame) -> pl.DataFrame:
+    """ProviderName from ServiceProviderName where a 1.3+ file leaves it empty or has none (FILLED_FROM)."""
+    for old, new in FILLED_FROM.items():
+        if new in frame.columns:
+            filled = pl.coalesce(old, new) if old in frame.columns else pl.col(new)
+            frame = frame.with_columns(filled.alias(old))
+    return frame
+
+
 def _canonical(name: str) -> str:
-    """The FOCUS 1.2 name for a header, 1.3's renamed columns included."""
-    clean = name.strip().lstrip("\ufeff")
-    return RENAMES.get(clean, focus_name(clean))
+    """The FOCUS name for a header."""
+    return focus_name(name.strip().lstrip("\ufeff"))
 
 
 def focus_name(clean: str) -> str:
-    """A FOCUS column's 1.2 name, matched case-insensitively (the spec examples write `SkuPriceid`); other names
-    as they are."""
+    """A FOCUS column's name as the spec spells it, matched case-insensitively (the spec examples write
+    `SkuPriceid`); other names as they are."""
     return _CANONICAL.get(clean.lower(), clean)
 
 
 def _canonical_names(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """Rename columns to FOCUS 1.2 names; where a 1.3 file has both old and new names, the new one wins."""
+    """Rename columns to their FOCUS names."""
     renamed = {name: name.strip().lstrip("\ufeff") for name in frame.columns}
     frame = frame.rename({old: focus_name(new) for old, new in renamed.items()})
-    for new, old in RENAMES.items():
-        if new in frame.columns:
-            replacement = pl.coalesce(new, old) if old in frame.columns else pl.col(new)
-            frame = frame.with_columns(replacement.alias(old)).drop(new)
     duplicates = {name for name in frame.columns if frame.columns.count(name) > 1}
     if duplicates:
         raise InputError(f"{path}: duplicate column(s) {', '.join(sorted(duplicates))}")

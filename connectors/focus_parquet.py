@@ -4,8 +4,9 @@ Why a second path: the streaming path (focus_files -> polars -> Arrow -> DuckDB)
 cell outside DuckDB and took 2.6-2.9x as long as DuckDB's own `CREATE TABLE AS` on the same file; here DuckDB reads,
 casts and writes in one pass (benchmarks/README.md has the figures).
 
-It does what the streaming path does, cell for cell: FOCUS names matched case-insensitively and 1.3's renamed
-columns, the canonical types, enumerations in the spec's case, tag keys normalised (tags.parse_tags, run once per
+It does what the streaming path does, cell for cell: FOCUS names matched case-insensitively, every column of
+FOCUS 1.0-1.4 (ProviderName filled from 1.3's ServiceProviderName where a file has none: focus_files.FILLED_FROM),
+the canonical types, enumerations in the spec's case, tag keys normalised (tags.parse_tags, run once per
 distinct tag text in Python and joined in), the instance type, non-FOCUS columns kept in `x_Extras`, the source
 named. tests/test_focus_parquet.py loads the same files both ways and compares every cell.
 
@@ -28,14 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from finops.connectors.focus_files import (
+    COST_AND_USAGE,
     ENUMS,
+    FILLED_FROM,
     INSTANCE_TYPE_PATTERN,
-    RENAMES,
     REQUIRED_VALUES,
     checked_version,
+    dataset_of,
     focus_name,
 )
-from finops.schema import COSTS, FOCUS_COLUMNS, MONEY, TAGS, TEXT, TIMESTAMP
+from finops.schema import ALL_FOCUS_COLUMNS, COSTS, MONEY, TAGS, TEXT, TIMESTAMP
 from finops.tags import parse_tags
 
 Fetch = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
@@ -90,7 +93,7 @@ def _file_select(
     from finops.connectors.azure_cost_details import is_cost_details
 
     header = [name.strip().lstrip("\ufeff") for name, _ in described]
-    if cur_version(header) or is_cost_details(header):
+    if cur_version(header) or is_cost_details(header) or dataset_of(header) != COST_AND_USAGE:
         return None
     types: dict[str, tuple[str, str]] = {}  # canonical name -> (column as written, its parquet type)
     for (raw, sql_type), clean in zip(described, header, strict=True):
@@ -98,14 +101,14 @@ def _file_select(
         if name in types:
             return None  # duplicate columns: the streaming path names them
         types[name] = (raw, sql_type)
-    # FOCUS 1.3: the new provider columns win where a file has both.
-    renamed = {old: new for new, old in RENAMES.items() if new in types}
-    known = {name for name, _ in FOCUS_COLUMNS}
-    extras = [name for name in types if name not in known and name not in RENAMES]
+    # FOCUS 1.3+: ProviderName filled from ServiceProviderName where the file's own is empty or absent.
+    filled = {old: new for old, new in FILLED_FROM.items() if new in types}
+    known = {name for name, _ in ALL_FOCUS_COLUMNS}
+    extras = [name for name in types if name not in known]
     typed: dict[str, str] = {}
-    for name, sql_type in FOCUS_COLUMNS:  # a file's own x_Source or x_Extras is one of its extras, never ours
-        if name in renamed or name in types:
-            expr = _typed(name, sql_type, types, renamed)
+    for name, sql_type in ALL_FOCUS_COLUMNS:  # a file's own x_Source or x_Extras is one of its extras, never ours
+        if name in filled or name in types:
+            expr = _typed(name, sql_type, types, filled)
             if expr is None:
                 return None
             typed[name] = expr
@@ -134,19 +137,20 @@ def _file_select(
     return select, (f"SELECT {keys} AS text FROM read_parquet($file_{index}) s" if keys else "")  # noqa: S608
 
 
-def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], renamed: dict[str, str]) -> str | None:
+def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], filled: dict[str, str]) -> str | None:
     """The inner expression casting a file's column to its canonical type, or None when only the streaming path
     can read it."""
     raw, source_type = types.get(name, ("", ""))
     column = f"s.{_quote(raw)}"
-    if source_type == _ALL_NULL and name not in renamed:
+    if source_type == _ALL_NULL and name not in filled:
         return f"CAST(NULL AS {sql_type})"
-    if name in renamed:
-        new_raw, new_type = types[renamed[name]]
+    if name in filled:
+        new_raw, new_type = types[filled[name]]
         new = f"s.{_quote(new_raw)}"
-        if not _TEXT_CASTABLE.fullmatch(new_type):
+        if not _TEXT_CASTABLE.fullmatch(new_type) or (raw and not _TEXT_CASTABLE.fullmatch(source_type)):
             return None
-        return f"coalesce(CAST({new} AS VARCHAR), CAST({column} AS VARCHAR))" if raw else f"CAST({new} AS VARCHAR)"
+        old = "CAST(NULL AS VARCHAR)" if not raw or source_type == _ALL_NULL else f"CAST({column} AS VARCHAR)"
+        return f"coalesce({old}, CAST({new} AS VARCHAR))"
     if sql_type == TEXT:
         if not _TEXT_CASTABLE.fullmatch(source_type):
             return None

@@ -1,4 +1,10 @@
-"""Load billing files (FOCUS, or AWS CUR 1.0/2.0) into the store, every given file in one transaction."""
+"""Load billing files (FOCUS, or AWS CUR 1.0/2.0) into the store, every given file in one transaction.
+
+A FOCUS 1.3+ folder holds several datasets, told apart by their header: Cost and Usage rows go to `costs`,
+Contract Commitment rows to `contract_commitments`, both in the same transaction. The 1.4 Billing Period and
+Invoice Detail datasets are not stored (finops computes what they summarise from the cost rows): they are named on
+stderr and left out.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finops.connectors.focus_files import check_billing_header, expand_paths, read_billing_batches
+from finops.connectors.focus_commitments import read_commitment_batches
+from finops.connectors.focus_files import COST_AND_USAGE, check_billing_header, expand_paths, read_billing_batches
 from finops.connectors.focus_parquet import plan_parquet_load
-from finops.schema import COSTS
+from finops.errors import UsageError
+from finops.schema import CONTRACT_COMMITMENTS, COSTS
 from finops.store import LoadResult, QueryError, Store, open_store
 
 if TYPE_CHECKING:
@@ -20,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str], None]  # told what is being read, for a status line
+CONTRACT_COMMITMENT = "Contract Commitment"
 
 
 def checksum_files(files: Sequence[Path], source: str | None) -> str:
@@ -50,28 +60,48 @@ def ingest_focus(
     anything it refuses is loaded again through the checked streaming path, which reads loose forms or names
     the bad cell.
     """
-    files = expand_paths(paths)
-    for path in files:
-        check_billing_header(path)
-    checksum = checksum_files(files, source)
+    datasets = {path: check_billing_header(path) for path in expand_paths(paths)}
+    left_out = tuple(
+        f"{path}: a FOCUS {dataset} file: finops does not store that dataset; left out"
+        for path, dataset in datasets.items()
+        if dataset not in (COST_AND_USAGE, CONTRACT_COMMITMENT)
+    )
+    files = [path for path, dataset in datasets.items() if dataset == COST_AND_USAGE]
+    commitments = [path for path, dataset in datasets.items() if dataset == CONTRACT_COMMITMENT]
+    if not files and not commitments:
+        raise UsageError(
+            "no Cost and Usage or Contract Commitment data in " + ", ".join(map(str, paths)),
+            hint="these are FOCUS " + " and ".join(sorted(set(datasets.values()))) + " files, which finops does not "
+            "store; give the Cost and Usage files of the same export",
+        )
+    loaded_files = files + commitments
+    checksum = checksum_files(loaded_files, source)
+    tables = ([COSTS] if files else []) + ([CONTRACT_COMMITMENTS] if commitments else [])
     existed = db.exists()
     if not force and existed:
         with open_store(db, read_only=True) as store:
-            if store.is_unchanged(COSTS, checksum):
-                return LoadResult(load_id="", table=COSTS.name, unchanged=True)
+            if all(store.is_unchanged(table, checksum) for table in tables):
+                return LoadResult(load_id="", table=COSTS.name, unchanged=True, left_out=left_out)
 
-    def frames() -> Iterator[pl.DataFrame]:
-        for index, path in enumerate(files):
+    def frames(group: list[Path], read: Callable[..., Iterator[pl.DataFrame]]) -> Iterator[pl.DataFrame]:
+        for path in group:
             if progress:
-                progress(f"reading {path.name} ({index + 1}/{len(files)})")
-            yield from read_billing_batches(path, source=source)
+                progress(f"reading {path.name} ({loaded_files.index(path) + 1}/{len(loaded_files)})")
+            yield from read(path, source=source)
 
+    inputs = [str(p) for p in loaded_files]
     try:
         with open_store(db) as store:
-            loaded = _load_direct(store, files, source, checksum, progress) if direct else None
+            loaded = _load_direct(store, files, source, checksum, progress) if direct and not commitments else None
             if loaded is not None:
-                return loaded
-            return store.replace_slices(COSTS, frames(), checksum=checksum, inputs=[str(p) for p in files])
+                return replace(loaded, left_out=left_out)
+            results = store.replace_tables(
+                [(COSTS, frames(files, read_billing_batches)),
+                 (CONTRACT_COMMITMENTS, frames(commitments, read_commitment_batches))],
+                checksum=checksum, inputs=inputs,
+            )  # fmt: skip
+            costs, contract = results
+            return replace(costs, also=(contract,) if commitments else (), left_out=left_out)
     except BaseException:
         if not existed:
             for leftover in (db, db.with_name(db.name + ".wal")):

@@ -5,11 +5,18 @@ Append a version, never edit one that has shipped: stores in the field are at ev
 
 from __future__ import annotations
 
-from finops.schema import CANONICAL_TABLES, create_table_sql
+from finops.schema import (
+    CANONICAL_TABLES,
+    CONTRACT_COMMITMENTS,
+    FOCUS_1_3_COLUMNS,
+    FOCUS_1_4_COLUMNS,
+    TABLES_ADDED_LATER,
+    create_table_sql,
+)
 
 _V1 = [
     "CREATE TABLE finops_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    *(create_table_sql(table, version=1) for table in CANONICAL_TABLES.values()),
+    *(create_table_sql(table, version=1) for name, table in CANONICAL_TABLES.items() if name not in TABLES_ADDED_LATER),
     """
     CREATE TABLE loads (
         load_id VARCHAR NOT NULL,
@@ -82,5 +89,15 @@ _V5 = [
     "ALTER TABLE gpu_samples ADD COLUMN mig_profile VARCHAR",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# FOCUS 1.3 and 1.4: their new Cost and Usage columns (appended, in schema.COSTS order), and the Contract Commitment
+# dataset in a table of its own.
+_V6 = [
+    *(
+        f'ALTER TABLE costs ADD COLUMN IF NOT EXISTS "{name}" {type_}'
+        for name, type_ in FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS
+    ),
+    create_table_sql(CONTRACT_COMMITMENTS, version=6),
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 SCHEMA_VERSION = max(MIGRATIONS)

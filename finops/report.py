@@ -14,6 +14,7 @@ from typing import Any
 
 from finops.allocation import Allocation, read_allocation
 from finops.allocation_policy import AllocationPolicy
+from finops.commitments import Commitment, read_commitments
 from finops.errors import UsageError, did_you_mean
 from finops.gpu_cost import InstanceIdle, read_gpu_idle
 from finops.gpu_hours import observed_by_type, read_gpu_hours
@@ -116,6 +117,7 @@ class Report:
     allocation: Allocation | None = None
     unit_cost_daily: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
     findings: tuple[StoredFinding, ...] = ()
+    commitments: tuple[Commitment, ...] = ()  # FOCUS 1.3+ contract commitments active in the period
 
 
 def build_report(db: Path, options: ReportOptions) -> Report:
@@ -147,6 +149,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         gpu_idle = read_gpu_idle(store, bounds[2], bounds[3], _TEAM, cost, options.gpu_hosts, hours)
         inference = read_inference(store, bounds[2], bounds[3], cost)
         freshness = read_freshness(store)
+        commitments = read_commitments(store, bounds[2], bounds[3])
         allocation = None
         if options.allocation is not None:
             # Allocation is always amortised (EffectiveCost): reuse the idle section only when it was priced so.
@@ -186,6 +189,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         allocation=allocation,
         unit_cost_daily=unit_daily,
         findings=findings,
+        commitments=commitments,
     )
 
 

@@ -1,8 +1,22 @@
 """The canonical tables: one definition that the store, the connectors and the tests all read.
 
-`costs` holds the FOCUS 1.2 Cost and Usage columns, typed as the spec says (money as DECIMAL, never float;
-timestamps as UTC TIMESTAMPTZ; identifiers as VARCHAR) plus `x_` extras. Every other canonical table is
-described the same way, so a migration, a connector's frame and a test fixture cannot drift apart.
+`costs` holds every FOCUS Cost and Usage column from 1.0 to 1.4, typed as the spec says (money as DECIMAL, never
+float; timestamps as UTC TIMESTAMPTZ; identifiers as VARCHAR; JSON as the text the file wrote) plus `x_` extras.
+`contract_commitments` holds the FOCUS 1.3/1.4 Contract Commitment dataset. Every other canonical table is described
+the same way, so a migration, a connector's frame and a test fixture cannot drift apart.
+
+What each FOCUS version changed in Cost and Usage (the spec's columns/*.md "Introduced"/"Deprecated" sections in
+FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, and the FOCUS 1.4 Data Model as focus-data-toolkit 0.14.1 extracts it):
+
+- 1.1 adds CapacityReservationId/Status, CommitmentDiscountQuantity/Unit, ServiceSubcategory, SkuMeter,
+  SkuPriceDetails. 1.2 adds BillingAccountType, SubAccountType, InvoiceId and the PricingCurrency* columns.
+- 1.3 adds ServiceProviderName ("introduced as a replacement for ProviderName"), HostProviderName (the entity whose
+  infrastructure hosts the service: a different thing from the publisher), ContractApplied (JSON: the Contract
+  Commitments a charge applied to) and the split-cost-allocation columns AllocatedMethodId, AllocatedMethodDetails
+  (JSON), AllocatedResourceId, AllocatedResourceName, AllocatedTags (JSON). ProviderName and PublisherName are
+  deprecated (still present). 1.3 also adds the Contract Commitment dataset (13 columns).
+- 1.4 removes ProviderName and PublisherName, adds InvoiceDetailId and CommitmentProgramEligibilityDetails (JSON),
+  17 columns to Contract Commitment (30 in all), and the Billing Period and Invoice Detail datasets (not stored).
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ class Table:
         return dict(self.columns)[column]
 
 
-# FOCUS 1.2 Cost and Usage, in the spec's order of appearance in provider exports.
+# FOCUS 1.0-1.2 Cost and Usage (the columns of version 1 of the store).
 FOCUS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("AvailabilityZone", TEXT),
     ("BilledCost", MONEY),
@@ -112,7 +126,76 @@ COST_EXTRAS: tuple[tuple[str, str], ...] = (
 # total differs (finops.store.Store.replace_slices).
 CONTROL_COLUMNS = {"_control_billed": "BilledCost", "_control_effective": "EffectiveCost"}
 
-COSTS = Table("costs", FOCUS_COLUMNS + COST_EXTRAS, slice_by=("x_Source", "BillingPeriodStart"))
+# Added to Cost and Usage by FOCUS 1.3 and 1.4 (schema version 6; a migration appends them after the extras).
+FOCUS_1_3_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ServiceProviderName", TEXT),
+    ("HostProviderName", TEXT),
+    ("ContractApplied", JSON),
+    ("AllocatedMethodId", TEXT),
+    ("AllocatedMethodDetails", JSON),
+    ("AllocatedResourceId", TEXT),
+    ("AllocatedResourceName", TEXT),
+    ("AllocatedTags", JSON),
+)
+FOCUS_1_4_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("InvoiceDetailId", TEXT),
+    ("CommitmentProgramEligibilityDetails", JSON),
+)
+# Every Cost and Usage column any FOCUS version defines.
+ALL_FOCUS_COLUMNS = FOCUS_COLUMNS + FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS
+
+COSTS = Table(
+    "costs",
+    FOCUS_COLUMNS + COST_EXTRAS + FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS,
+    slice_by=("x_Source", "BillingPeriodStart"),
+)
+
+# FOCUS 1.3 Contract Commitment (its 13 columns first), then what 1.4 added. One row per commitment of a contract:
+# a load replaces a source's commitments contract by contract (commitments are not billed per period).
+CONTRACT_COMMITMENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ContractCommitmentId", TEXT),
+    ("ContractCommitmentType", TEXT),
+    ("ContractCommitmentCategory", TEXT),
+    ("ContractCommitmentCost", MONEY),
+    ("ContractCommitmentQuantity", QUANTITY),
+    ("ContractCommitmentUnit", TEXT),
+    ("ContractCommitmentDescription", TEXT),
+    ("ContractCommitmentPeriodStart", TIMESTAMP),
+    ("ContractCommitmentPeriodEnd", TIMESTAMP),
+    ("ContractId", TEXT),
+    ("ContractPeriodStart", TIMESTAMP),
+    ("ContractPeriodEnd", TIMESTAMP),
+    ("BillingCurrency", TEXT),
+    # FOCUS 1.4
+    ("ContractCommitmentApplicability", JSON),
+    ("ContractCommitmentBenefitCategory", TEXT),
+    ("ContractCommitmentCreated", TIMESTAMP),
+    ("ContractCommitmentDiscountPercentage", QUANTITY),
+    ("ContractCommitmentDurationType", TEXT),
+    ("ContractCommitmentFulfillmentInterval", TEXT),
+    ("ContractCommitmentLastUpdated", TIMESTAMP),
+    ("ContractCommitmentLifecycleStatus", TEXT),
+    ("ContractCommitmentModel", TEXT),
+    ("ContractCommitmentOfferCategory", TEXT),
+    ("ContractCommitmentPaymentInterval", TEXT),
+    ("ContractCommitmentPaymentModel", TEXT),
+    ("ContractCommitmentPaymentUpfrontPercentage", QUANTITY),
+    ("InvoiceIssuerName", TEXT),
+    ("PricingCurrency", TEXT),
+    ("PricingCurrencyContractCommitmentCost", MONEY),
+    ("ServiceProviderName", TEXT),
+)
+CONTRACT_COMMITMENTS = Table(
+    "contract_commitments",
+    (
+        *CONTRACT_COMMITMENT_COLUMNS,
+        ("x_Source", TEXT),
+        ("x_LoadId", TEXT),
+        ("x_FocusVersion", TEXT),
+        ("x_Extras", JSON),
+    ),
+    slice_by=("x_Source", "ContractId"),
+)
 
 # One row per GPU (or MIG instance) per sample. A metric the GPU refused is NULL, never 0.
 GPU_SAMPLES = Table(
@@ -221,20 +304,23 @@ PRICES = Table(
 )
 
 CANONICAL_TABLES: dict[str, Table] = {
-    table.name: table for table in (COSTS, GPU_SAMPLES, GPU_PROCESSES, USAGE_METRICS, PRICES)
+    table.name: table for table in (COSTS, GPU_SAMPLES, GPU_PROCESSES, USAGE_METRICS, PRICES, CONTRACT_COMMITMENTS)
 }
+# Tables created by a later migration (name -> schema version), not by version 1.
+TABLES_ADDED_LATER: dict[str, int] = {"contract_commitments": 6}
 
 
 # Columns added by later migrations, by table: the version-1 DDL must stay what shipped.
 ADDED_LATER: dict[str, tuple[str, ...]] = {
     "usage_metrics": ("latency_p95_s", "latency_mean_s"),
     "gpu_samples": ("gr_engine_active_pct", "mig_profile"),
+    "costs": tuple(name for name, _ in FOCUS_1_3_COLUMNS + FOCUS_1_4_COLUMNS),  # schema version 6
 }
 
 
 def create_table_sql(table: Table, version: int) -> str:
-    """DDL for a canonical table as it was at schema `version` 1 (later columns come by migration); names are
-    constants from this module, never user input."""
+    """DDL for a canonical table: at `version` 1 as it shipped (later columns come by migration), else whole (a
+    table a later migration creates); names are constants from this module, never user input."""
     later = ADDED_LATER.get(table.name, ()) if version == 1 else ()
     columns = ",\n    ".join(f'"{name}" {type_}' for name, type_ in table.columns if name not in later)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n    {columns}\n)'

@@ -69,6 +69,8 @@ class LoadResult:
     unchanged: bool = False
     slices: tuple[SliceChange, ...] = field(default_factory=tuple)
     reader: str = "stream"  # "duckdb" when DuckDB read the files itself (connectors/focus_parquet.py)
+    also: tuple[LoadResult, ...] = ()  # other tables written by the same load (FOCUS contract commitments)
+    left_out: tuple[str, ...] = ()  # input files the load named and did not store, each with why
 
     @property
     def rows(self) -> int:
@@ -236,23 +238,41 @@ class Store:
         totals the frames carry (finops.frames.CONTROL_COLUMNS), and `controls` the source gave per slice (a
         query's own total), must each equal what was stored, slice by slice, or nothing is written.
         """
+        return self.replace_tables([(table, frames)], checksum=checksum, inputs=inputs,
+                                   expected_slices=expected_slices, controls=controls)[0]  # fmt: skip
+
+    def replace_tables(
+        self,
+        loads: Sequence[tuple[Table, Iterable[pl.DataFrame]]],
+        *,
+        checksum: str,
+        inputs: Sequence[str],
+        expected_slices: Sequence[tuple[Any, ...]] = (),
+        controls: dict[tuple[Any, ...], dict[str, Decimal]] | None = None,
+    ) -> list[LoadResult]:
+        """replace_slices for several tables in one transaction and under one load id (a FOCUS 1.3 folder: its
+        Cost and Usage and its Contract Commitment files), one result per table; `expected_slices` and `controls`
+        are the first table's."""
         from finops.frames import LoadStream
 
         load_id = _new_load_id()
-        load = LoadStream(frames, table, {"x_LoadId": load_id})
+        results = []
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self._insert(table, load)
-            self._check_controls(table, load_id, load.controls)
-            self._check_controls(table, load_id, controls or {})
-            emptied = set(expected_slices) - load.slices
-            slices = sorted(load.slices | emptied, key=str)
-            changes = self._replace_old_rows(table, load_id, slices, checksum, inputs, emptied=emptied)
+            for index, (table, frames) in enumerate(loads):
+                load = LoadStream(frames, table, {"x_LoadId": load_id})
+                self._insert(table, load)
+                self._check_controls(table, load_id, load.controls)
+                self._check_controls(table, load_id, (controls or {}) if index == 0 else {})
+                emptied = (set(expected_slices) if index == 0 else set()) - load.slices
+                slices = sorted(load.slices | emptied, key=str)
+                changes = self._replace_old_rows(table, load_id, slices, checksum, inputs, emptied=emptied)
+                results.append(LoadResult(load_id, table.name, slices=changes))
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return LoadResult(load_id, table.name, slices=changes)
+        return results
 
     def _check_controls(self, table: Table, load_id: str, controls: dict[tuple[Any, ...], dict[str, Decimal]]) -> None:
         """Refuse a load whose stored money differs from the source's own total for any slice: a mapping that

@@ -201,14 +201,20 @@ def test_parquet_with_typed_columns_matches_csv(cli, tmp_path: Path, money_type:
             assert amounts == from_parquet[key]
 
 
-def test_focus_1_3_provider_columns_are_renamed(cli, db: Path, tmp_path: Path) -> None:
-    v13 = tmp_path / "focus13.csv"
-    frame = pl.read_csv(TOOLKIT[0], infer_schema=False)
-    frame.rename({"ProviderName": "ServiceProviderName", "PublisherName": "HostProviderName"}).write_csv(v13)
-    assert cli("ingest", "--db", db, v13).code == 0
+def test_the_new_provider_columns_keep_their_meaning(cli, db: Path, tmp_path: Path) -> None:
+    """A file with ServiceProviderName and HostProviderName but no ProviderName/PublisherName (FOCUS 1.4's shape):
+    both new columns kept as written; ProviderName filled from ServiceProviderName (its spec-named replacement);
+    PublisherName left empty (HostProviderName is another entity, never copied into it)."""
+    v14 = tmp_path / "focus14.csv"
+    frame = pl.read_csv(TOOLKIT[1], infer_schema=False)  # the Azure-flavoured 1.2 sample
+    frame = frame.rename({"ProviderName": "ServiceProviderName"}).drop("PublisherName")
+    frame.with_columns(HostProviderName=pl.lit("Microsoft Azure")).write_csv(v14)
+    assert cli("ingest", "--db", db, v14).code == 0
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute('SELECT DISTINCT "ProviderName", "PublisherName", "x_FocusVersion" FROM costs').fetchall()
-    assert rows == [("AWS", "AWS", "1.3")]
+        rows = con.execute("""SELECT DISTINCT "ProviderName", "PublisherName", "ServiceProviderName",
+                                     "HostProviderName", "x_FocusVersion" FROM costs""").fetchall()  # fmt: skip
+    provider = frame.get_column("ServiceProviderName").unique().to_list()
+    assert rows == [(provider[0], None, provider[0], "Microsoft Azure", "1.4")]
 
 
 def test_folder_ingest_and_gzip(cli, db: Path, tmp_path: Path) -> None:

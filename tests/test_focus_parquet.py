@@ -95,7 +95,9 @@ def test_aws_map_tags_extras_renames_and_odd_names(tmp_path: Path) -> None:
     frame = (
         frame.rename({"ProviderName": "ServiceProviderName"})
         .with_columns(
-            ProviderName=pl.Series(["old", None, "old", None]),  # 1.3 files may keep the old column: the new one wins
+            ProviderName=pl.Series(
+                ["old", None, "old", None]
+            ),  # 1.3 keeps the deprecated column: kept, filled if empty
             ChargeCategory=pl.Series(["usage", "TAX", "Credit", "Bogus"]),
             ChargeDescription=pl.Series(["p5.48xlarge hours", "a3-highgpu-8g", "Standard_ND96isr_H100_v5", None]),
             SkuPriceDetails=pl.Series(['{"InstanceType": "g5.xlarge"}', None, "{}", '{"InstanceType": 5}']),
@@ -120,13 +122,14 @@ def test_aws_map_tags_extras_renames_and_odd_names(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "direct.duckdb"), read_only=True) as con:
         rows = con.execute(
             """SELECT "ProviderName", "ChargeCategory", "Tags", "x_InstanceType", "BillingAccountId",
-                      "x_Extras"->>'we"ird col', "x_FocusVersion" FROM costs ORDER BY "ChargeCategory" """
+                      "x_Extras"->>'we"ird col', "x_FocusVersion", "ServiceProviderName" FROM costs
+               ORDER BY "ChargeCategory" """
         ).fetchall()
     assert rows == [
-        ("AWS", "Bogus", {"cost_center": ""}, "5", "7", "d", "1.3"),  # unknown values kept for the validator
-        ("AWS", "Credit", None, "Standard_ND96isr_H100_v5", None, "c", "1.3"),  # {} has no InstanceType
-        ("AWS", "Tax", None, "a3-highgpu-8g", "42", None, "1.3"),
-        ("AWS", "Usage", {"team": "ml", "env": 'say "hi"'}, "g5.xlarge", "123456789012", "a", "1.3"),
+        ("AWS", "Bogus", {"cost_center": ""}, "5", "7", "d", "1.3", "AWS"),  # unknown values kept for the validator
+        ("old", "Credit", None, "Standard_ND96isr_H100_v5", None, "c", "1.3", "AWS"),  # {} has no InstanceType
+        ("AWS", "Tax", None, "a3-highgpu-8g", "42", None, "1.3", "AWS"),
+        ("old", "Usage", {"team": "ml", "env": 'say "hi"'}, "g5.xlarge", "123456789012", "a", "1.3", "AWS"),
     ]
 
 
@@ -299,3 +302,27 @@ def test_cli_says_which_path_read_the_files_and_no_direct_forces_the_checked_one
         assert cli("-v", "ingest", "--db", tmp_path / "c.duckdb", tmp_path / "loose.parquet").code == 0
     assert "DuckDB did not load the files directly (Conversion Error" in caplog.text
     assert "loading them through the checked path" in caplog.text
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.4"])
+def test_focus_1_3_and_1_4_files_load_directly_and_alike(tmp_path: Path, version: str) -> None:
+    """The FOCUS 1.3/1.4 samples (tests/data/billing/focus-1.3, focus-1.4) as parquet with typed times and decimal
+    money: their new columns (JSON included) and ProviderName, filled from ServiceProviderName where a 1.4 file has
+    none, come out of DuckDB's own read as from the streaming path."""
+    pattern = "focus-1.3/*_cost_and_usage_*.csv" if version == "1.3" else "focus-1.4/*/*_cost_and_usage.csv"
+    files = []
+    for index, csv_path in enumerate(sorted(BILLING.glob(pattern))):
+        frame = pl.read_csv(csv_path, infer_schema=False)
+        times = [c for c in frame.columns if c.endswith(("PeriodStart", "PeriodEnd"))]
+        costs = [c for c in frame.columns if c.endswith(("Cost", "UnitPrice", "Quantity"))]
+        frame = frame.with_columns(
+            pl.col(times).str.to_datetime(time_zone="UTC"), pl.col(costs).cast(pl.Decimal(38, 15))
+        )
+        frame.write_parquet(tmp_path / f"focus-{index}.parquet")
+        files.append(tmp_path / f"focus-{index}.parquet")
+    direct, stream = load_both(files, tmp_path)
+    assert_same(direct, stream, reader="duckdb")
+    with duckdb.connect(str(tmp_path / "direct.duckdb"), read_only=True) as con:
+        filled = con.execute("""SELECT count(*), count("ContractApplied"), count("AllocatedMethodId"),
+                                       count("ProviderName") FROM costs""").fetchone()
+    assert filled[0] == filled[3] >= 1000 and filled[1] > 0 and filled[2] > 0

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from finops.allocation import Allocation
+from finops.commitments import Commitment
 from finops.money import change_ratio, exact_text
 from finops.periods import Period
 from finops.report import Line, Report
@@ -38,6 +39,32 @@ def _time(value: datetime | date | None) -> str | None:
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
+    result = _report_dict(report)
+    if report.commitments:  # only where the store holds FOCUS contract commitments
+        result["commitments"] = [_commitment(c) for c in report.commitments]
+    return result
+
+
+def _commitment(c: Commitment) -> dict[str, Any]:
+    return {
+        "commitment_id": c.commitment_id,
+        "contract_id": c.contract_id,
+        "type": c.kind,
+        "category": c.category,
+        "start": _time(c.start),
+        "end": _time(c.end),
+        "amount": None if c.amount is None else exact_text(c.amount),
+        "currency": c.currency,
+        "quantity": None if c.quantity is None else exact_text(c.quantity),
+        "unit": c.unit,
+        "applied_as": c.applied_as,
+        "used": exact_text(c.used),
+        "unused": exact_text(c.unused),
+        "utilisation": None if c.utilisation is None else exact_text(c.utilisation.quantize(Decimal("0.0001"))),
+    }
+
+
+def _report_dict(report: Report) -> dict[str, Any]:
     gpu = report.gpu
     return {
         "version": VERSION,

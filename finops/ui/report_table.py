@@ -153,6 +153,32 @@ def _inference(report: Report) -> Table:
     return table
 
 
+def _commitments(report: Report) -> Table:
+    """Contract commitments (FOCUS 1.3+) active in the period: term, amount, and what the period's cost rows used
+    and left unused of each (finops.commitments)."""
+    table = Table(title="Contract commitments: used and unused in this period", title_justify="left",
+                  title_style="bold")  # fmt: skip
+    table.caption = "Used/unused: what the period's usage rows applied to each commitment (ContractApplied, or the "
+    table.caption += "commitment discount id); quantities in the commitment's unit."
+    for name in ("Commitment", "Type", "Term", "Amount", "Used", "Unused", "Use"):
+        table.add_column(name, justify="left" if name in ("Commitment", "Type", "Term") else "right", no_wrap=True,
+                         overflow="ellipsis", max_width=30 if name == "Commitment" else None)  # fmt: skip
+    for c in report.commitments:
+        term = f"{c.start:%Y-%m-%d}..{c.end:%Y-%m-%d}" if c.start and c.end else "-"
+        if c.category == "Usage" and c.quantity is not None:
+            amount = f"{c.quantity:,.0f} {c.unit or ''}".strip()
+        else:
+            amount = format_money(c.amount, c.currency or report.currency, places=0) if c.amount is not None else "-"
+        if c.applied_as == "quantity":
+            used, unused = f"{c.used:,.2f} {c.unit or ''}".strip(), f"{c.unused:,.2f}"
+        else:
+            cur = c.currency or report.currency
+            used, unused = format_money(c.used, cur, places=2), format_money(c.unused, cur, places=2)
+        share = f"{c.utilisation:.0%}" if c.utilisation is not None else "-"
+        table.add_row(short_id(c.commitment_id), c.kind or c.category or "-", term, amount, used, unused, share)
+    return table
+
+
 def _resources(report: Report) -> Table:
     table = Table(title="Top resources", title_justify="left", title_style="bold")
     table.add_column("Resource", overflow="ellipsis", no_wrap=True, max_width=36)
@@ -273,5 +299,7 @@ def print_report(report: Report, console: Console) -> None:
         parts += [_gpu_idle(report), ""]
     if report.inference:
         parts += [_inference(report), ""]
+    if report.commitments:
+        parts += [_commitments(report), ""]
     parts += [_resources(report), "", _daily(report), "", _freshness(report)]
     console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]

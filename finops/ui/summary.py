@@ -32,6 +32,8 @@ def _delta(now: Decimal | None, before: Decimal | None) -> str:
 
 def print_load_result(result: LoadResult, db: Path) -> None:
     console = err_console()
+    for note in result.left_out:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if result.unchanged:
         console.print(f"unchanged: these files are already loaded in {db}; nothing written (use --force to reload)")
         return
@@ -50,6 +52,10 @@ def print_load_result(result: LoadResult, db: Path) -> None:
         )
     console.print(table)
     console.print(f"{result.rows:,} rows in {len(result.slices)} slice(s); each replaced what was there before.")
+    for other in result.also:  # FOCUS contract commitments, loaded in the same transaction
+        contracts = {change.slice for change in other.slices}
+        console.print(f"{other.rows:,} {other.table.replace('_', ' ')} of {len(contracts)} contract(s) replaced "
+                      f"what the store held for those contracts.", highlight=False)  # fmt: skip
 
 
 @contextmanager

@@ -12,6 +12,8 @@ and currency, exactly as the file writes the numbers. tests/test_billing_corpus.
   ServiceProviderName where present), BillingCurrency. Spreadsheet money (`$10,100.00`) is read as the number it shows.
 - AWS CUR 1.0 CSV: lineItem/UnblendedCost per bill/BillingPeriodStartDate and lineItem/CurrencyCode; provider AWS.
   (AWS's invoice is the sum of unblended cost over every line item type.)
+- FOCUS 1.3/1.4 Contract Commitment: ContractCommitmentCost per BillingCurrency, and the row count. The 1.4
+  Billing Period and Invoice Detail datasets are not stored: finops must say so and load nothing.
 - Azure EA cost details: the cost column (CostInBillingCurrency or Cost) per billing period (BillingPeriodStartDate,
   written as a US date) and currency; provider Microsoft. The actual-cost file's cost is what was billed; the
   amortized file's cost is the effective (amortised) cost, so it is checked against EffectiveCost.
@@ -67,6 +69,12 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def kind(header: set[str]) -> str:
+    if "ContractCommitmentId" in header:
+        return "focus-contract-commitment"
+    if "BillingPeriodStatus" in header:
+        return "focus-billing-period"
+    if "InvoiceDetailId" in header and "ChargePeriodStart" not in header:
+        return "focus-invoice-detail"
     if "lineItem/UnblendedCost" in header:
         return "aws-cur-1.0"
     if {"MeterCategory", "ChargeType"} <= header:
@@ -79,8 +87,12 @@ def totals(path: Path) -> dict[str, object]:
     header = set(data[0]) if data else set()
     found = kind(header)
     sums: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    if found in ("focus-billing-period", "focus-invoice-detail"):  # FOCUS 1.4 datasets finops does not store
+        return {"kind": found, "refused": "which finops does not store"}
     for row in data:
-        if found == "focus":
+        if found == "focus-contract-commitment":  # ContractCommitmentCost per currency: what the commitments cost
+            sums[("", "", row["BillingCurrency"].strip())]["commitment_cost"] += money(row["ContractCommitmentCost"])
+        elif found == "focus":
             provider = row.get("ServiceProviderName") or row.get("ProviderName") or ""
             key = (day(row["BillingPeriodStart"]), provider.strip(), (row.get("BillingCurrency") or "").strip())
             sums[key]["billed"] += money(row["BilledCost"])
