@@ -351,3 +351,16 @@ def test_the_real_files_hold_what_the_messages_say() -> None:
     with (BILLING / "koku" / "gcp-billing-export.csv").open(newline="", encoding="utf-8") as handle:
         gcp = list(csv.DictReader(handle))
     assert len(gcp) == 9 and {"cost", "credits", "invoice.month"} <= set(gcp[0])
+
+
+def test_an_azure_layout_finops_does_not_read_is_named() -> None:
+    """Real: koku's camelCase usage-details file (subscriptionGuid, usageDateTime, preTaxCost). Checked on the
+    recogniser itself: finops may learn to read this layout (issue 15), and then the recogniser is never asked."""
+    from finops.connectors.billing_checks import describe_unknown
+    from finops.connectors.focus_files import read_header
+
+    header = read_header(BILLING / "koku" / "azure-usage-details-camel.csv")
+    assert "preTaxCost" in header and "meterCategory" in header
+    described = describe_unknown(header)
+    assert described is not None and described.startswith("Azure cost details in a layout finops does not read")
+    assert describe_unknown(["Date", "Cost"]) is None
