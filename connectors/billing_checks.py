@@ -33,14 +33,14 @@ _ISO_4217_LIST_ONE = """
 """
 ISO_4217 = frozenset(_ISO_4217_LIST_ONE.split())
 # DECIMAL(38, 15) leaves 23 integer digits, and a slice's total, a report's sum over months and the control totals
-# are sums of many rows in that same type. Under 10^15 a row (a quadrillion; the largest cloud bills are about
-# 10^10 a year), 10^8 rows at the limit still sum within 10^23. Past it, DuckDB stops the summary with
+# are sums of many rows in that same type. Under 10^15 a row (a quadrillion: no bill line comes near it), 10^8
+# rows at the limit still sum within 10^23. Past it, DuckDB stops the summary with
 # "Overflow in SUM of DECIMAL" after the data was written, so such a value is refused before.
 AMOUNT_LIMIT = Decimal(10) ** 15
 AMOUNT_COLUMNS = tuple(name for name, sql_type in COSTS.columns if sql_type in (MONEY, QUANTITY))
 TEXT_COLUMNS = tuple(name for name, sql_type in COSTS.columns if sql_type == TEXT)
 # End before start is refused. End equal to start is allowed: FOCUS makes the end exclusive, so such a row is an
-# instant (a one-time fee written with one timestamp), not a negative span.
+# instant (a charge written with one timestamp), an empty span rather than a negative one.
 PERIODS = (("ChargePeriodStart", "ChargePeriodEnd"), ("BillingPeriodStart", "BillingPeriodEnd"))
 _FIX = "fix the value in the source file, or export it again; nothing was loaded"
 
