@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from finops.coerce import ROW, coerce
+from finops.connectors.billing_checks import check_costs, check_header, describe_unknown, describe_unknown_file
 from finops.errors import InputError, UsageError
 from finops.schema import ALL_FOCUS_COLUMNS, CONTROL_COLUMNS, COSTS
 
@@ -202,8 +203,10 @@ def checked_version(path: Path) -> str:
     present = {_canonical(name) for name in header}
     missing = [name for name in REQUIRED if name not in present]
     if missing:
+        seen = describe_unknown(header)
         raise InputError(
-            f"{path}: not a FOCUS file: missing column(s) {', '.join(missing)}",
+            f"{path}: not a FOCUS file: "
+            + (f"it looks like {seen}" if seen else f"missing column(s) {', '.join(missing)}"),
             hint="FOCUS 1.0-1.4 Cost and Usage files need at least " + ", ".join(REQUIRED),
         )
     return version
@@ -215,7 +218,9 @@ def _kind(path: Path) -> str:
         return "parquet"
     if name.endswith((".csv", ".csv.gz")):
         return "CSV"
-    raise InputError(f"{path}: unknown file type", hint="FOCUS files are .csv, .csv.gz or .parquet")
+    raise InputError(
+        f"{path}: unknown file type", hint=describe_unknown_file(path) or "FOCUS files are .csv, .csv.gz or .parquet"
+    )
 
 
 def read_header(path: Path) -> list[str]:
@@ -225,7 +230,7 @@ def read_header(path: Path) -> list[str]:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             names = next(csv.reader(handle), [])
-    return [name.strip().lstrip("\ufeff") for name in names]
+    return check_header(path, [name.strip().lstrip("\ufeff") for name in names])
 
 
 def raw_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -313,6 +318,7 @@ def normalise_focus_frame(raw: pl.DataFrame, path: Path, source: str | None, ver
     )
     frame = _fill_deprecated(frame)
     frame = frame.with_columns(_instance_type(frame), *raw.select(controls), x_Source=_source(frame, source))
+    check_costs(frame, raw, path)
     return frame.drop(ROW)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finops.connectors.billing_checks import sql_guards
 from finops.connectors.focus_files import (
     COST_AND_USAGE,
     ENUMS,
@@ -129,7 +130,7 @@ def _file_select(
     if tag_key is None:
         return None
     tag_key_expr = tag_key.format(column=f"c.{_quote('Tags')}") if "Tags" in typed else ""
-    outer = [_outer(name, typed, version_key, named_source) for name, _ in COSTS.columns]
+    outer = sql_guards({name: _outer(name, typed, version_key, named_source) for name, _ in COSTS.columns})
     join = f"LEFT JOIN tag_map ON tag_map.text = {tag_key_expr}" if tag_key_expr else ""
     # Identifiers are quoted (_quote) and every value is a parameter: nothing from a file is spliced in as SQL.
     select = f"SELECT {', '.join(outer)}\nFROM (SELECT {inner} FROM read_parquet($file_{index}) s) c {join}"  # noqa: S608
@@ -253,6 +254,8 @@ def _tag_map(key_queries: list[str], params: dict[str, Any], fetch: Fetch) -> st
                 pairs = parse_tags(text)
             except ValueError:
                 return None
+            if "\x00" in text:
+                return None  # the streaming path names the row (billing_checks)
             if pairs:
                 texts.append(text)
                 keys.append([key for key, _ in pairs])

@@ -264,6 +264,7 @@ class Store:
                 self._insert(table, load)
                 self._check_controls(table, load_id, load.controls)
                 self._check_controls(table, load_id, (controls or {}) if index == 0 else {})
+                self._check_currencies(table, load_id, inputs)
                 emptied = (set(expected_slices) if index == 0 else set()) - load.slices
                 slices = sorted(load.slices | emptied, key=str)
                 changes = self._replace_old_rows(table, load_id, slices, checksum, inputs, emptied=emptied)
@@ -293,12 +294,40 @@ class Store:
                         "money. If the source is complete, please report its shape",
                     )
 
+    def _check_currencies(self, table: Table, load_id: str, inputs: Sequence[str]) -> None:
+        """Refuse a load that puts two currencies in one slice of `costs`: a slice is summed into one total. The
+        connectors check each frame (naming file and row); a slice spread over several files is only seen here."""
+        if table is not COSTS:
+            return
+        # min <> max: cheaper than a distinct count over every new row; the slice is turned into text after grouping.
+        mixed = self.fetch(
+            'SELECT "x_Source", "BillingPeriodStart" FROM costs WHERE "x_LoadId" = ? GROUP BY ALL '
+            'HAVING min("BillingCurrency") <> max("BillingCurrency") ORDER BY ALL LIMIT 1',
+            [load_id],
+        )
+        if mixed:
+            source, start = mixed[0]
+            period, currencies = self.fetch(
+                'SELECT CAST(CAST(min("BillingPeriodStart") AS DATE) AS VARCHAR), list(DISTINCT "BillingCurrency" '
+                'ORDER BY "BillingCurrency") FILTER ("BillingCurrency" IS NOT NULL) FROM costs '
+                'WHERE "x_LoadId" = ? AND "x_Source" = ? AND "BillingPeriodStart" = ?',
+                [load_id, source, start],
+            )[0]
+            files = ", ".join(inputs[:5]) + (f" and {len(inputs) - 5} more" if len(inputs) > 5 else "")
+            raise InputError(
+                f"source {source}, billing period {period}: rows in {len(currencies)} currencies "
+                f"({', '.join(currencies)}) from the files of this load ({files})",
+                hint="a billing period's rows are summed into one total, so they must share one currency: load each "
+                "currency's files under its own --source; nothing was written",
+            )
+
     def replace_slices_from_query(
         self, table: Table, select: str, params: dict[str, Any], *, checksum: str, inputs: Sequence[str]
     ) -> LoadResult:
         """replace_slices for rows DuckDB produces itself: `select` (built by finops, values in `params`, the load
-        id as `$load_id`) yields `table`'s columns in order. Any DuckDB error rolls back and becomes QueryError, so
-        the caller can load the same input through the checked path instead."""
+        id as `$load_id`) yields `table`'s columns in order. Any DuckDB error (a guard's `error()` among them) or a
+        failed check rolls back and becomes QueryError, so the caller can load the same input through the checked
+        path instead."""
         import duckdb
 
         load_id = _new_load_id()
@@ -306,10 +335,11 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute(f'INSERT INTO "{table.name}" {select}', {**params, "load_id": load_id})
+            self._check_currencies(table, load_id, inputs)
             slices = self.fetch(f'SELECT DISTINCT {key} FROM "{table.name}" WHERE "x_LoadId" = ?', [load_id])
             changes = self._replace_old_rows(table, load_id, sorted(slices, key=str), checksum, inputs)
             self.con.execute("COMMIT")
-        except duckdb.Error as e:
+        except (duckdb.Error, InputError) as e:  # the checked path loads it again, and names the file and row
             self.con.execute("ROLLBACK")
             raise QueryError(str(e)) from e
         except BaseException:

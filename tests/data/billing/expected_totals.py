@@ -10,12 +10,14 @@ and currency, exactly as the file writes the numbers. tests/test_billing_corpus.
 
 - FOCUS (1.0-1.3 Cost and Usage): BilledCost and EffectiveCost per BillingPeriodStart, ProviderName (1.3:
   ServiceProviderName where present), BillingCurrency. Spreadsheet money (`$10,100.00`) is read as the number it shows.
+- Files of other clouds' own formats (OCI cost reports, a BigQuery billing export saved as CSV) are refused by name.
 - AWS CUR 1.0 CSV: lineItem/UnblendedCost per bill/BillingPeriodStartDate and lineItem/CurrencyCode; provider AWS.
   (AWS's invoice is the sum of unblended cost over every line item type.)
 - FOCUS 1.3/1.4 Contract Commitment: ContractCommitmentCost per BillingCurrency, and the row count. The 1.4
   Billing Period and Invoice Detail datasets are not stored: finops must say so and load nothing.
-- Azure EA cost details: the cost column (CostInBillingCurrency or Cost) per billing period (BillingPeriodStartDate,
-  written as a US date) and currency; provider Microsoft. The actual-cost file's cost is what was billed; the
+- Azure cost details (EA, MCA, pay-as-you-go; header names in any case): the cost column (CostInBillingCurrency,
+  Cost or PreTaxCost) per billing period (BillingPeriodStartDate, often a US date; where there is none, the month of
+  the usage date) and currency; provider Microsoft. The actual-cost file's cost is what was billed; the
   amortized file's cost is the effective (amortised) cost, so it is checked against EffectiveCost.
 """
 
@@ -69,6 +71,11 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def kind(header: set[str]) -> str:
+    lower = {name.lower() for name in header}
+    if "lineitem/referenceno" in lower:
+        return "oci-cost-report"
+    if {"billing_account_id", "cost", "credits"} <= lower:
+        return "gcp-billing-export-file"
     if "ContractCommitmentId" in header:
         return "focus-contract-commitment"
     if "BillingPeriodStatus" in header:
@@ -77,7 +84,7 @@ def kind(header: set[str]) -> str:
         return "focus-invoice-detail"
     if "lineItem/UnblendedCost" in header:
         return "aws-cur-1.0"
-    if {"MeterCategory", "ChargeType"} <= header:
+    if "metercategory" in lower:  # EA and MCA (PascalCase, camelCase) and pay-as-you-go usage details
         return "azure-cost-details"
     return "focus"
 
@@ -89,6 +96,10 @@ def totals(path: Path) -> dict[str, object]:
     sums: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     if found in ("focus-billing-period", "focus-invoice-detail"):  # FOCUS 1.4 datasets finops does not store
         return {"kind": found, "refused": "which finops does not store"}
+    if found == "oci-cost-report":  # OCI's own format: finops reads OCI's FOCUS reports instead
+        return {"kind": found, "refused": "Oracle Cloud (OCI) cost report"}
+    if found == "gcp-billing-export-file":  # read from BigQuery by the gcp-billing-export source, not as a file
+        return {"kind": found, "refused": "Google Cloud billing export from BigQuery"}
     for row in data:
         if found == "focus-contract-commitment":  # ContractCommitmentCost per currency: what the commitments cost
             sums[("", "", row["BillingCurrency"].strip())]["commitment_cost"] += money(row["ContractCommitmentCost"])
@@ -101,9 +112,14 @@ def totals(path: Path) -> dict[str, object]:
             key = (day(row["bill/BillingPeriodStartDate"]), "AWS", row["lineItem/CurrencyCode"])
             sums[key]["billed"] += money(row["lineItem/UnblendedCost"])
         else:
-            cost = row.get("CostInBillingCurrency", row.get("Cost"))
-            currency = row.get("BillingCurrencyCode") or row.get("BillingCurrency") or ""
-            key = (day(row["BillingPeriodStartDate"]), "Microsoft", currency)
+            low = {k.lower(): v for k, v in row.items()}
+            cost = next(low[c] for c in ("costinbillingcurrency", "cost", "pretaxcost") if c in low)
+            currency = low.get("billingcurrencycode") or low.get("billingcurrency") or low.get("currency") or ""
+            # The billing period as the file states it, else the calendar month of the usage date (pay-as-you-go
+            # usage details have no billing period column).
+            stated = low.get("billingperiodstartdate") or ""
+            period = day(stated) if stated.strip() else day(low.get("date") or low["usagedatetime"])[:8] + "01"
+            key = (period, "Microsoft", currency)
             column = "effective" if "amortized" in path.name.lower() else "billed"
             sums[key][column] += money(cost)
     return {
