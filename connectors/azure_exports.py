@@ -7,8 +7,11 @@ Management says the run consists of.
 
 An export that runs daily writes a new run of the open month each day; the newest run of a period (by
 `runInfo.submittedTime`) is the period. Azure restates for weeks, so every sync looks at the open month and the one
-before (`months`). Credentials: `DefaultAzureCredential` with `account_url`, or a connection string from the
-environment variable named in `connection_string_env` (never from the file).
+before (`months`). A run whose manifest lists no files, or only files without rows, empties its month. A period
+whose manifest cannot be read (or names a dataset that is not costs) fails on its own; the other periods still
+load. A path with no run manifest at all is an error naming what was looked for. Credentials:
+`DefaultAzureCredential` with `account_url`, or a connection string from the environment variable named in
+`connection_string_env` (never from the file).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 _RUN = re.compile(r"(?:^|/)(\d{8})-(\d{8})/[^/]+/manifest\.json$")
 DATASETS = {"focuscost": "focus", "actualcost": "actual", "amortizedcost": "amortized", "usage": "actual"}
+# Export types that are not costs, as the refusal names them.
+OTHER_TYPES = {"pricesheet": "a price sheet", "reservationdetails": "reservation details",
+               "reservationrecommendations": "reservation recommendations",
+               "reservationtransactions": "reservation transactions"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class RunExport:
     fingerprint: str
     dataset: str  # focus | actual | amortized
     blobs: tuple[str, ...]
+    problem: SourceError | None = None  # this period cannot be read: its sync fails, the other periods' do not
 
 
 @dataclass(frozen=True)
@@ -68,31 +76,23 @@ class AzureExports:
         container = _container(settings)
         wanted = set(periods or billing_periods_back(today, int(settings["months"])))
         prefix = settings["path"].strip("/") + "/"
-        newest: dict[str, tuple[str, bytes, str]] = {}  # period -> (submitted, manifest bytes, blob name)
-        for blob in _call("list the export's runs", lambda: list(container.list_blobs(name_starts_with=prefix))):
-            match = _RUN.search(blob.name)
-            if not match or f"{match[1][:4]}-{match[1][4:6]}" not in wanted:
-                continue
-            period = f"{match[1][:4]}-{match[1][4:6]}"
-            body = _download(container, blob.name)
-            submitted = str(_manifest(body, blob.name).get("runInfo", {}).get("submittedTime", ""))
-            if period not in newest or submitted > newest[period][0]:
-                newest[period] = (submitted, body, blob.name)
-        plans = []
-        for period, (_submitted, body, name) in sorted(newest.items()):
-            manifest = _manifest(body, name)
-            kind = str(manifest.get("exportConfig", {}).get("type", "FocusCost")).lower()
-            if kind not in DATASETS:
-                raise SourceError(f"{name}: export type {kind!r} is not a cost dataset",
-                                  hint="export FocusCost (best), ActualCost or AmortizedCost")  # fmt: skip
-            blobs = tuple(str(b["blobName"]) for b in manifest.get("blobs", []))
-            plans.append(RunExport(period, f"{container.url}/{name}", hashlib.sha256(body).hexdigest(),
-                                   DATASETS[kind], blobs))  # fmt: skip
-        return plans
+        names = [str(b.name) for b in _call("list the export's runs", lambda: list(container.list_blobs(
+            name_starts_with=prefix)))]  # fmt: skip
+        runs: dict[str, list[str]] = {}  # period -> its runs' manifests
+        for name in names:
+            match = _RUN.search(name)
+            if match:
+                runs.setdefault(f"{match[1][:4]}-{match[1][4:6]}", []).append(name)
+        if not runs:
+            raise _no_manifest(settings, prefix, names)
+        return [_period_plan(container, period, manifests)
+                for period, manifests in sorted(runs.items()) if period in wanted]  # fmt: skip
 
     def fetch(self, settings: dict[str, Any], unit: RunExport, source: str, workdir: Path,
               progress: Progress | None = None) -> Iterator[pl.DataFrame]:  # fmt: skip
         """Download the run's files now (before the store is opened), then read them."""
+        if unit.problem:
+            raise unit.problem
         container = _container(settings)
         files = []
         for index, name in enumerate(unit.blobs):
@@ -104,12 +104,53 @@ class AzureExports:
         return _frames(files, unit.dataset, source)
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
-        from finops.doctor import plan_checks
+        from finops.doctor import Check
 
-        empty = (f"no run manifest under {settings['path']} for the last {settings['months']} month(s)",
-                 "check container and path in finops.toml")  # fmt: skip
-        return plan_checks(source, "export", lambda: self.plan(settings, today),
-                           lambda p: f"{p.dataset} run, {len(p.blobs)} file(s)", empty)  # fmt: skip
+        try:
+            plans = self.plan(settings, today)
+        except SourceError as e:
+            return [Check(source, "export", False, e.message, e.hint)]
+        if not plans:
+            return [Check(source, "export", False, f"no run manifest under {settings['path']} for the last "
+                          f"{settings['months']} month(s)", "check container and path in finops.toml")]  # fmt: skip
+        return [Check(source, f"export {p.period}", False, p.problem.message, p.problem.hint) if p.problem
+                else Check(source, f"export {p.period}", True, f"{p.dataset} run, {len(p.blobs)} file(s)")
+                for p in plans]  # fmt: skip
+
+
+def _period_plan(container: Any, period: str, manifests: list[str]) -> RunExport:
+    """The newest run of a period, by its manifest's submittedTime. A manifest that cannot be read leaves the
+    newest run unknown, so the period fails (alone) rather than load what may be an old run."""
+    bodies = {name: _download(container, name) for name in sorted(manifests)}
+    fingerprint = hashlib.sha256(b"".join(bodies.values())).hexdigest()
+    origin = f"{container.url}/{sorted(manifests)[-1]}"
+    try:
+        documents = {name: _manifest(body, name) for name, body in bodies.items()}
+    except SourceError as e:
+        return RunExport(period, origin, fingerprint, "actual", (), problem=e)
+    name = max(documents, key=lambda n: (str(documents[n].get("runInfo", {}).get("submittedTime", "")), n))
+    manifest, body = documents[name], bodies[name]
+    kind = str(manifest.get("exportConfig", {}).get("type", "FocusCost"))
+    problem = None
+    if kind.lower() not in DATASETS:
+        what = OTHER_TYPES.get(kind.lower(), f"export type {kind!r}")
+        problem = SourceError(f"{name}: {what}, not cost details: finops reads costs only",
+                              hint="export FocusCost (best), ActualCost or AmortizedCost to this path")  # fmt: skip
+    blobs = tuple(str(b["blobName"]) for b in manifest["blobs"])
+    return RunExport(period, f"{container.url}/{name}", hashlib.sha256(body).hexdigest(),
+                     DATASETS.get(kind.lower(), "actual"), blobs, problem)  # fmt: skip
+
+
+def _no_manifest(settings: dict[str, Any], prefix: str, names: list[str]) -> SourceError:
+    """No run at all: say where finops looked, and what it found there instead."""
+    where = f"container {settings['container']!r}, {prefix}YYYYMMDD-YYYYMMDD/RUN-ID/manifest.json"
+    if not names:
+        return SourceError(f"no Cost Management export run found: nothing under {where}",
+                           hint="check container and path (the export's folder, ending with its name)")  # fmt: skip
+    found = f"{len(names)} other file(s) there, e.g. {names[0]}"
+    return SourceError(f"no Cost Management export run found: no manifest.json under {where} ({found})",
+                       hint="exports created before 2024 write no manifest: create the export again in Cost "
+                       "Management (Exports), or load its files with `finops ingest`")  # fmt: skip
 
 
 def _frames(files: list[Path], dataset: str, source: str) -> Iterator[pl.DataFrame]:
@@ -152,9 +193,15 @@ def _manifest(body: bytes, name: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except ValueError as e:
-        raise SourceError(f"{name}: not a manifest (not JSON): {e}") from e
-    if not isinstance(document, dict) or not isinstance(document.get("blobs", []), list):
-        raise SourceError(f"{name}: not a Cost Management export manifest (no blobs list)")
+        raise SourceError(
+            f"{name}: not a manifest (not JSON): {e}",
+            hint="the export run may have failed; run the export again in Cost Management",
+        ) from e
+    if not isinstance(document, dict) or not isinstance(document.get("blobs"), list):
+        raise SourceError(f"{name}: not a Cost Management export manifest (no blobs list)",
+                          hint="the export run may have failed; run the export again in Cost Management")  # fmt: skip
+    if not all(isinstance(b, dict) and isinstance(b.get("blobName"), str) for b in document["blobs"]):
+        raise SourceError(f"{name}: a blobs entry has no blobName", hint="run the export again in Cost Management")
     return document
 
 

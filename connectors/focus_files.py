@@ -147,7 +147,7 @@ def read_billing_batches(
     header = read_errors(path, lambda: read_header(path))
     if cur_version(header):
         return read_cur_batches(path, source=source, batch_rows=batch_rows)
-    if is_cost_details(header):
+    if is_cost_details(header, path):  # raises, naming it, on an Azure file that is not cost details
         return read_cost_details_batches(path, dataset=dataset_from_name(path), source=source, batch_rows=batch_rows)
     return read_focus_batches(path, source=source, batch_rows=batch_rows)
 
@@ -162,7 +162,7 @@ def check_billing_header(path: Path) -> str:
     if cur_version(header):
         check_cur_header(path)
         return COST_AND_USAGE
-    if is_cost_details(header):
+    if is_cost_details(header, path):
         return COST_AND_USAGE
     dataset = dataset_of(header)
     if dataset == COST_AND_USAGE:

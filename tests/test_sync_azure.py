@@ -1,6 +1,7 @@
 """`finops sync` of Azure Cost Management exports from Blob Storage (Azurite, a real emulator process): runs found
 through their manifests, the newest run of a period wins, a re-sync is a no-op, a restated run replaces its period,
-and every period reconciles to its files to the cent."""
+and every period reconciles to its files to the cent. An MCA export syncs; an emptied period empties its month; a
+bad manifest fails its period alone; a path with no manifest is an error naming where finops looked."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from finops.money import CENT
 
 FOCUS_AZURE = BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_azure.csv"
 EA_ACTUAL = BILLING / "finops-toolkit" / "azure-ea-exports" / "EA_ActualCost_Small.csv"
+EA_NO_ROWS = BILLING / "azure-finops-toolkit" / "EA_NoRows.csv"  # an EA export's header, no rows
+MCA = BILLING / "azure-opencost" / "values" / "test_azure_billing.csv"  # MCA, Oct 2024: 5 rows, 42.676 USD
+MCA_CONFIG = """
+[sources.azure-mca]
+type = "azure-exports"
+container = "costs"
+path = "exports/mca-actual"
+connection_string_env = "TEST_AZURE_STORAGE"
+"""
 CONFIG = """
 [sources.azure-focus]
 type = "azure-exports"
@@ -45,9 +55,13 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield container
 
 
-def publish(container: Any, path: str, days: str, run: str, kind: str, submitted: str, files: dict[str, bytes]) -> None:
+def publish(container: Any, path: str, days: str, run: str, kind: str, submitted: str, files: dict[str, bytes],
+            manifest_body: bytes | None = None) -> None:  # fmt: skip
     """One export run as Cost Management writes it: data files, then the manifest that lists them."""
     folder = f"{path}/{days}/{run}"
+    if manifest_body is not None:  # a run whose manifest is broken
+        container.upload_blob(f"{folder}/manifest.json", manifest_body, overwrite=True)
+        return
     for name, body in files.items():
         container.upload_blob(f"{folder}/{name}", body, overwrite=True)
     manifest = {"manifestVersion": "2024-04-01",
@@ -118,3 +132,79 @@ def test_a_missing_connection_string_is_named(cli, db: Path, tmp_path: Path, mon
     config.write_text(CONFIG)
     result = cli("--config", config, "sync", "azure-focus", "--db", db)
     assert result.code == 3 and "$TEST_AZURE_STORAGE is not set" in result.err
+
+
+def _periods(db: Path, source: str) -> dict[str, tuple[int, Decimal]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("""SELECT "BillingPeriodStart"::DATE::VARCHAR, count(*), sum("BilledCost") FROM costs
+                              WHERE "x_Source" = ? GROUP BY 1""", [source]).fetchall()  # fmt: skip
+    return {period: (count, total) for period, count, total in rows}
+
+
+def test_an_mca_export_syncs(storage: Any, cli, db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(MCA_CONFIG)
+    publish(storage, "exports/mca-actual", "20241001-20241031", "run-1", "ActualCost", "2024-11-02T04:00:00Z",
+            {"part_0_0001.csv": MCA.read_bytes()})  # fmt: skip
+    result = cli("--config", config, "sync", "--db", db, "--period", "2024-10")
+    assert result.code == 0, result.err
+    # 42.676: the file's costInBillingCurrency summed with Python's csv and Decimal (5 rows, 10/15 and 10/16/2024).
+    assert _periods(db, "azure-mca") == {"2024-10-01": (5, Decimal("42.676"))}
+    with duckdb.connect(str(db), read_only=True) as con:
+        accounts = con.execute('SELECT DISTINCT "BillingAccountId" FROM costs').fetchall()
+    assert accounts == [("test-profile-001",)]  # the MCA billing profile, as in Azure's own FOCUS export
+
+
+def test_emptied_and_failing_periods_each_on_their_own(storage: Any, cli, db: Path, tmp_path: Path) -> None:
+    """Three months of one export (the real files stand in for its months): September 2023 and October 2024 load,
+    then September's new run lists no files, October's new run is a header without rows, and November's manifest
+    is not JSON. September and October are emptied; November fails alone, and says so."""
+    config = tmp_path / "finops.toml"
+    config.write_text(MCA_CONFIG)
+    path = "exports/mca-actual"
+    publish(storage, path, "20230901-20230930", "run-1", "ActualCost", "2023-10-02T04:00:00Z",
+            {"part_0_0001.csv": EA_ACTUAL.read_bytes()})  # fmt: skip
+    publish(storage, path, "20241001-20241031", "run-1", "ActualCost", "2024-11-02T04:00:00Z",
+            {"part_0_0001.csv": MCA.read_bytes()})  # fmt: skip
+    periods = ("--period", "2023-09", "--period", "2024-10", "--period", "2024-11")
+    assert cli("--config", config, "sync", "--db", db, *periods).code == 0
+    assert _periods(db, "azure-mca") == {"2023-09-01": (11, Decimal("8.545007786741937")),  # 15 places kept
+                                         "2024-10-01": (5, Decimal("42.676"))}  # fmt: skip
+
+    publish(storage, path, "20230901-20230930", "run-2", "ActualCost", "2023-10-20T04:00:00Z", {})
+    publish(storage, path, "20241001-20241031", "run-2", "ActualCost", "2024-11-20T04:00:00Z",
+            {"part_0_0001.csv": EA_NO_ROWS.read_bytes()})  # fmt: skip
+    publish(storage, path, "20241101-20241130", "run-1", "ActualCost", "2024-12-02T04:00:00Z", {},
+            manifest_body=b'{"manifestVersion": "2024-04-01", "blobs": [')  # fmt: skip
+    result = cli("--config", config, "sync", "--db", db, *periods)
+    assert result.code != 0
+    assert "1 of 3 period(s) failed" in result.err and "azure-mca 2024-11" in result.err
+    assert "20241101-20241130/run-1/manifest.json: not a manifest (not JSON)" in result.err
+    assert _periods(db, "azure-mca") == {}  # both months emptied, not left holding their old rows
+    assert (result.out + result.err).count(" emptied ") == 2
+
+
+def test_an_export_that_is_not_costs_fails_its_period_naming_it(storage: Any, cli, db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(MCA_CONFIG)
+    publish(storage, "exports/mca-actual", "20241001-20241031", "run-1", "PriceSheet", "2024-11-02T04:00:00Z",
+            {"part_0_0001.csv": b"meterId,unitPrice\n"})  # fmt: skip
+    result = cli("--config", config, "sync", "--db", db, "--period", "2024-10")
+    assert result.code != 0 and "a price sheet, not cost details" in result.err
+    assert "export FocusCost (best), ActualCost or AmortizedCost" in result.err
+
+
+def test_an_export_with_no_manifest_names_what_was_looked_for(storage: Any, cli, db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(MCA_CONFIG)
+    result = cli("--config", config, "sync", "--db", db)
+    assert result.code == 3
+    assert "no Cost Management export run found: nothing under container 'costs', exports/mca-actual/" in result.err
+    # An export from before 2024 wrote its files with no manifest: what was found is said, and what to do.
+    storage.upload_blob("exports/mca-actual/20241001-20241031/mca-actual_abc.csv", MCA.read_bytes())
+    result = cli("--config", config, "sync", "--db", db)
+    assert result.code == 3 and "no manifest.json under container 'costs'" in result.err
+    assert "1 other file(s) there, e.g. exports/mca-actual/20241001-20241031/mca-actual_abc.csv" in result.err
+    assert "exports created before 2024 write no manifest" in result.err
+    doctor = cli("--config", config, "doctor", "azure-mca", "--db", db)
+    assert "no manifest.json" in doctor.out + doctor.err
