@@ -14,8 +14,8 @@ the INSERT fails on the first cell DuckDB will not cast, or on a required value 
 rolled back and runs on the streaming path, which reads loose forms ("$1,234.00", US dates) or names the bad cell
 by file, row and column. So this path only ever makes good files faster.
 
-Two known differences, both below a cent's trillionth: a 16th decimal of exactly 5 in money written as text rounds
-away from zero here (polars rounds it to even), and x_Extras JSON may format numbers and times differently
+Two known differences, both below a cent's trillionth: a 16th decimal of exactly 5 in money written as text (or
+in a float's shortest repr) rounds away from zero here (polars rounds it to even), and x_Extras JSON may format numbers and times differently
 (the same values).
 """
 
@@ -46,7 +46,6 @@ _NANOSECONDS = ("TIMESTAMP_NS", "TIMESTAMPTZ_NS")
 _ALL_NULL = '"NULL"'  # DuckDB's name for a parquet column of Arrow's null type (polars writes all-None columns so)
 _PLAIN_EXTRA = re.compile(r'VARCHAR|BOOLEAN|U?(TINY|SMALL|BIG)?INT(EGER)?|"NULL"')
 _TEXT_CASTABLE = re.compile(r'VARCHAR|BOOLEAN|"NULL"|' + _NUMERIC.pattern)
-_ULP = "CAST(0.000000000000001 AS DECIMAL(38, 15))"  # one unit of the store's 15th decimal place
 _INSTANCE_SOURCES = ("ChargeDescription", "SkuMeter", "ResourceType", "x_Extras")
 
 
@@ -155,9 +154,10 @@ def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], renamed:
         if source_type == "VARCHAR":
             return f"CAST(trim({column}) AS {sql_type})"
         if source_type in ("DOUBLE", "FLOAT", "REAL"):
-            # As polars casts a float (x * 10^15, rounded half to even): DuckDB's own cast rounds half away from
-            # zero after an inexact multiply, and 4.033 would load as 4.033000000000001.
-            return f"CAST(CAST(round_even({column} * 1e15, 0) AS HUGEINT) AS DECIMAL(38, 0)) * {_ULP}"
+            # The float's shortest decimal repr, as finops.coerce reads it: DuckDB prints a float as the shortest
+            # text that reads back as the same float, so 48975.4191462273 loads as written, not as the binary
+            # value's 48975.419146227295804. NaN and infinity fail the cast and go to the streaming path.
+            return f"CAST(CAST({column} AS VARCHAR) AS {sql_type})"
         return f"CAST({column} AS {sql_type})" if _NUMERIC.fullmatch(source_type) else None
     if sql_type == TIMESTAMP:
         if source_type == "TIMESTAMP WITH TIME ZONE":
