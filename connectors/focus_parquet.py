@@ -15,8 +15,8 @@ rolled back and runs on the streaming path, which reads loose forms ("$1,234.00"
 by file, row and column. So this path only ever makes good files faster.
 
 Two known differences, both below a cent's trillionth: a 16th decimal of exactly 5 in money written as text (or
-in a float's shortest repr) rounds away from zero here (polars rounds it to even), and x_Extras JSON may format numbers and times differently
-(the same values).
+in a float's shortest repr) rounds away from zero here (polars rounds it to even), and x_Extras JSON may format
+numbers and times differently (the same values).
 """
 
 from __future__ import annotations
