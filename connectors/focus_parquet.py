@@ -176,6 +176,8 @@ def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], renamed:
         return f"CASE WHEN {parsed} >= TIMESTAMPTZ '1900-01-01' AND isfinite({parsed}) OR {column} IS NULL " \
                f"THEN {parsed} ELSE error('out of range') END"  # fmt: skip
     if sql_type == "JSON":
+        if source_type.startswith(("MAP(", "STRUCT(")):  # AWS's FOCUS export writes SkuPriceDetails as a MAP
+            return f"CAST(to_json({column}) AS JSON)"
         return f"CAST({column} AS JSON)" if source_type in ("VARCHAR", "JSON") else None
     if sql_type == TAGS:
         return column  # looked up in tag_map by the outer SELECT
