@@ -121,7 +121,7 @@ def as_text(column: pl.Series) -> pl.Series:
     return pl.select(pl.when(column.is_not_null()).then(encoded)).to_series().alias(column.name)
 
 
-def _is_map_entry(dtype: pl.DataType | type[pl.DataType] | None) -> bool:
+def _is_map_entry(dtype: object) -> bool:
     return isinstance(dtype, pl.Struct) and [field.name for field in dtype.fields] == ["key", "value"]
 
 
