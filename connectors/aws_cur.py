@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from finops.coerce import ROW, TAG_ENTRY, coerce
+from finops.coerce import ROW, TAG_ENTRY, as_text, coerce
 from finops.connectors.focus_files import (
     BATCH_ROWS,
     normalise_focus_frame,
@@ -192,10 +192,11 @@ def cur_to_focus(raw: pl.DataFrame, *, version: str, file: str = "CUR") -> pl.Da
 
 
 def _text(raw: pl.DataFrame, name: str) -> pl.Expr:
-    """A column as text, empty strings as NULL (CUR parquet writes "" where CSV has nothing), or NULL if absent."""
+    """A column as text, empty strings as NULL (CUR parquet writes "" where CSV has nothing), or NULL if absent.
+    Floats print as their shortest repr, maps and structs as JSON objects, lists as JSON arrays."""
     if name not in raw.columns:
         return pl.lit(None, pl.String)
-    column = pl.col(name).cast(pl.String)
+    column = pl.col(name).cast(pl.String) if not raw.schema[name].is_nested() else pl.lit(as_text(raw[name]))
     return pl.when(column != "").then(column)
 
 

@@ -7,6 +7,11 @@ period's manifest, never by listing keys: the manifest is what AWS says the peri
 AWS restates a month for weeks after it closes, so every run looks at the open month and the ones before it
 (`months`, default 2). A period whose manifest is byte-for-byte what was loaded last time is skipped.
 Credentials come only from boto3's own chain (profile, SSO, environment, instance role).
+
+A manifest with `"dataFiles": []` (a month restated to nothing) is a period with no files: sync empties it. A
+manifest that cannot be read fails its own period only (the unit carries the error, `fetch` raises it), so the
+other periods still commit. A month with no manifest is skipped, but when no period of the window has one, the
+export is not where the settings say: that is an error naming the keys looked for.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class PeriodExport:
     origin: str  # where the period's data was described: the manifest's S3 URI
     fingerprint: str
     data_keys: tuple[str, ...]
+    error: SourceError | None = None  # the manifest could not be read: this period fails, the others go on
 
 
 @dataclass(frozen=True)
@@ -65,19 +71,27 @@ class AwsExports:
 
     def plan(self, settings: dict[str, Any], today: date, periods: list[str] | None = None) -> list[PeriodExport]:
         """The periods asked for (default: the restatement window ending today) that have a manifest, each with
-        the fingerprint of that manifest."""
+        the fingerprint of that manifest. A manifest that cannot be read makes a unit that carries its error.
+        No manifest for any of the periods is an error naming the keys looked for."""
         settings = resolve_export(settings)
         s3 = _client(settings)
         plans = []
+        looked_for = []
         for period in periods or billing_periods_back(today, int(settings["months"])):
             key = _join(settings["prefix"], settings["export"], "metadata", f"BILLING_PERIOD={period}",
                         f"{settings['export']}-Manifest.json")  # fmt: skip
+            origin = f"s3://{settings['bucket']}/{key}"
             body = _get(s3, settings["bucket"], key, missing_ok=True)
             if body is None:
+                looked_for.append(origin)
                 continue
-            origin = f"s3://{settings['bucket']}/{key}"
             digest = hashlib.sha256(body).hexdigest()
-            plans.append(PeriodExport(period, origin, digest, _data_keys(body, key, settings)))
+            try:
+                plans.append(PeriodExport(period, origin, digest, _data_keys(body, key, settings)))
+            except SourceError as e:
+                plans.append(PeriodExport(period, origin, digest, (), error=e))
+        if not plans:
+            raise _no_manifest(settings, looked_for)
         return plans
 
     def checks(self, source: str, settings: dict[str, Any], today: date) -> list[Check]:
@@ -92,12 +106,10 @@ class AwsExports:
             plans = self.plan(settings, today)
         except SourceError as e:
             return [identity, Check(source, "export", False, e.message, e.hint)]
-        where = f"s3://{settings['bucket']}/{_join(settings['prefix'], settings['export'])}"
-        if not plans:
-            detail = f"no manifest under {where} for the last {settings['months']} month(s)"
-            return [identity, Check(source, "export", False, detail, "check bucket, prefix and export in finops.toml")]
         return [identity] + [
-            Check(source, f"export {plan.period}", True, f"manifest lists {len(plan.data_keys)} file(s)")
+            Check(source, f"export {plan.period}", False, plan.error.message, plan.error.hint)
+            if plan.error
+            else Check(source, f"export {plan.period}", True, f"manifest lists {len(plan.data_keys)} file(s)")
             for plan in plans
         ]
 
@@ -111,6 +123,8 @@ class AwsExports:
     ) -> Iterator[pl.DataFrame]:
         """Download the period's files into `workdir` now (before any database is opened, so the write lock is
         not held during downloads), and return the frames to read from them."""
+        if export.error is not None:
+            raise export.error  # this period's manifest is unreadable: it fails alone, nothing is written for it
         settings = resolve_export(settings)
         s3 = _client(settings)
         sizes = {key: _size(s3, settings["bucket"], key) for key in export.data_keys}
@@ -149,7 +163,8 @@ def _data_keys(body: bytes, manifest_key: str, settings: dict[str, Any]) -> tupl
         raise SourceError(f"s3://{settings['bucket']}/{manifest_key}: manifest is not JSON: {e.msg}") from e
     if not isinstance(manifest, dict):
         raise SourceError(f"s3://{settings['bucket']}/{manifest_key}: manifest is not a JSON object")
-    entries = manifest.get("dataFiles") or manifest.get("reportKeys")
+    # `"dataFiles": []` is a valid manifest: AWS restated the period to nothing, and sync empties it.
+    entries = manifest["dataFiles"] if "dataFiles" in manifest else manifest.get("reportKeys")
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise SourceError(
             f"s3://{settings['bucket']}/{manifest_key}: manifest lists no data files "
@@ -166,6 +181,17 @@ def _data_keys(body: bytes, manifest_key: str, settings: dict[str, Any]) -> tupl
         else:
             keys.append(entry)
     return tuple(keys)
+
+
+def _no_manifest(settings: dict[str, Any], looked_for: list[str]) -> SourceError:
+    where = f"s3://{settings['bucket']}/{_join(settings['prefix'], settings['export'])}"
+    keys = "\n  ".join(looked_for)
+    return SourceError(
+        f"no manifest under {where} for {len(looked_for)} billing period(s); looked for:\n  {keys}",
+        hint="check bucket, prefix and export in finops.toml against the export's S3 delivery options (the "
+        "export name is case-sensitive); a new export delivers its first files within 24 hours; "
+        "use --period YYYY-MM for older months",
+    )
 
 
 def resolve_export(settings: dict[str, Any], client: Any = None) -> dict[str, Any]:

@@ -15,9 +15,9 @@ the INSERT fails on the first cell DuckDB will not cast, or on a required value 
 rolled back and runs on the streaming path, which reads loose forms ("$1,234.00", US dates) or names the bad cell
 by file, row and column. So this path only ever makes good files faster.
 
-Two known differences, both below a cent's trillionth: a 16th decimal of exactly 5 in money written as text rounds
-away from zero here (polars rounds it to even), and x_Extras JSON may format numbers and times differently
-(the same values).
+Two known differences, both below a cent's trillionth: a 16th decimal of exactly 5 in money written as text (or
+in a float's shortest repr) rounds away from zero here (polars rounds it to even), and x_Extras JSON may format
+numbers and times differently (the same values).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ _NANOSECONDS = ("TIMESTAMP_NS", "TIMESTAMPTZ_NS")
 _ALL_NULL = '"NULL"'  # DuckDB's name for a parquet column of Arrow's null type (polars writes all-None columns so)
 _PLAIN_EXTRA = re.compile(r'VARCHAR|BOOLEAN|U?(TINY|SMALL|BIG)?INT(EGER)?|"NULL"')
 _TEXT_CASTABLE = re.compile(r'VARCHAR|BOOLEAN|"NULL"|' + _NUMERIC.pattern)
-_ULP = "CAST(0.000000000000001 AS DECIMAL(38, 15))"  # one unit of the store's 15th decimal place
 _INSTANCE_SOURCES = ("ChargeDescription", "SkuMeter", "ResourceType", "x_Extras")
 
 
@@ -160,9 +159,10 @@ def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], filled: 
         if source_type == "VARCHAR":
             return f"CAST(trim({column}) AS {sql_type})"
         if source_type in ("DOUBLE", "FLOAT", "REAL"):
-            # As polars casts a float (x * 10^15, rounded half to even): DuckDB's own cast rounds half away from
-            # zero after an inexact multiply, and 4.033 would load as 4.033000000000001.
-            return f"CAST(CAST(round_even({column} * 1e15, 0) AS HUGEINT) AS DECIMAL(38, 0)) * {_ULP}"
+            # The float's shortest decimal repr, as finops.coerce reads it: DuckDB prints a float as the shortest
+            # text that reads back as the same float, so 48975.4191462273 loads as written, not as the binary
+            # value's 48975.419146227295804. NaN and infinity fail the cast and go to the streaming path.
+            return f"CAST(CAST({column} AS VARCHAR) AS {sql_type})"
         return f"CAST({column} AS {sql_type})" if _NUMERIC.fullmatch(source_type) else None
     if sql_type == TIMESTAMP:
         if source_type == "TIMESTAMP WITH TIME ZONE":
@@ -181,6 +181,8 @@ def _typed(name: str, sql_type: str, types: dict[str, tuple[str, str]], filled: 
         return f"CASE WHEN {parsed} >= TIMESTAMPTZ '1900-01-01' AND isfinite({parsed}) OR {column} IS NULL " \
                f"THEN {parsed} ELSE error('out of range') END"  # fmt: skip
     if sql_type == "JSON":
+        if source_type.startswith(("MAP(", "STRUCT(")):  # AWS's FOCUS export writes SkuPriceDetails as a MAP
+            return f"CAST(to_json({column}) AS JSON)"
         return f"CAST({column} AS JSON)" if source_type in ("VARCHAR", "JSON") else None
     if sql_type == TAGS:
         return column  # looked up in tag_map by the outer SELECT

@@ -77,6 +77,11 @@ def _cast_column(frame: pl.DataFrame, name: str, target: pl.DataType, sql_type: 
     column = frame.get_column(name)
     if column.dtype == target:
         return column
+    if target == pl.String:
+        return as_text(column)
+    if isinstance(target, pl.Decimal) and column.dtype == pl.String:
+        # "" is no value: AWS writes it in string-typed CUR 2.0 columns (rates on tax, fee and credit lines).
+        column = blank_as_null(column)
     if isinstance(target, pl.Datetime):
         converted = _timestamps(column)
         what = "a date/time (e.g. 2024-10-01T00:00:00Z)"
@@ -88,6 +93,36 @@ def _cast_column(frame: pl.DataFrame, name: str, target: pl.DataType, sql_type: 
         what = f"a value of type {sql_type}"
     _raise_on_failure(frame, column, converted, name, file, what)
     return converted
+
+
+def blank_as_null(column: pl.Series) -> pl.Series:
+    """Text with empty and all-blank cells as NULL."""
+    return pl.select(pl.when(column.str.strip_chars() != "").then(column)).to_series().alias(column.name)
+
+
+def as_text(column: pl.Series) -> pl.Series:
+    """Any column as text. Nested values become JSON text, never an error: a parquet MAP (polars: a list of
+    {key, value}) or a struct is a JSON object, a list a JSON array. Floats print as their shortest repr."""
+    dtype = column.dtype
+    if dtype == pl.String:
+        return column
+    if isinstance(dtype, pl.Map):  # a parquet MAP: its entries, as polars also reads them
+        column = column.cast(pl.List(pl.Struct({"key": dtype.key, "value": dtype.value})))
+        dtype = column.dtype
+    if isinstance(dtype, pl.List) and _is_map_entry(dtype.inner):
+        return _map_entries_as_json(column).alias(column.name)
+    if isinstance(dtype, pl.Struct):
+        encoded = column.struct.json_encode()
+    elif isinstance(dtype, pl.List | pl.Array):
+        wrapped = pl.DataFrame({"v": column}).select(pl.struct("v").struct.json_encode()).to_series()
+        encoded = wrapped.str.strip_prefix('{"v":').str.strip_suffix("}")  # the list's own JSON array
+    else:
+        return column.cast(pl.String)
+    return pl.select(pl.when(column.is_not_null()).then(encoded)).to_series().alias(column.name)
+
+
+def _is_map_entry(dtype: object) -> bool:
+    return isinstance(dtype, pl.Struct) and [field.name for field in dtype.fields] == ["key", "value"]
 
 
 def _raise_on_failure(
@@ -107,6 +142,12 @@ def _raise_on_failure(
 
 
 def _decimals(column: pl.Series, target: pl.DataType) -> pl.Series:
+    if column.dtype.is_float():
+        # Money written as a float (CUR 2.0 parquet writes every cost as a double) is read as the float's shortest
+        # decimal repr, the number the exporter meant: 48975.4191462273, not the binary value's
+        # 48975.419146227295804. polars prints floats as the shortest text that reads back as the same float
+        # (as Python's repr does); NaN and infinity print as words, fail below and are named.
+        column = column.cast(pl.String)
     if column.dtype != pl.String:
         return column.cast(target, strict=False)
     text = column.str.strip_chars()
@@ -159,13 +200,7 @@ def _map_entries_as_json(column: pl.Series) -> pl.Series:
 
 def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
     """Tags as canonical JSON object text with normalised keys; empty tags become NULL."""
-    column = frame.get_column(name)
-    if isinstance(column.dtype, pl.Map):  # parquet MAP columns (AWS exports write tags so)
-        column = column.cast(pl.List(TAG_ENTRY))
-    if column.dtype == pl.List(TAG_ENTRY):
-        column = _map_entries_as_json(column)
-    elif column.dtype != pl.String:
-        column = column.cast(pl.String)
+    column = as_text(frame.get_column(name))  # a parquet MAP (AWS exports write tags so) as a JSON object
     bad: dict[str, str] = {}
 
     def convert(text: str) -> str | None:
@@ -188,7 +223,7 @@ def _tags(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
 
 
 def _json_text(frame: pl.DataFrame, name: str, file: str) -> pl.Series:
-    column = frame.get_column(name).cast(pl.String)
+    column = as_text(frame.get_column(name))  # AWS's FOCUS export writes SkuPriceDetails as a parquet MAP
 
     def valid(text: str) -> str | None:
         try:

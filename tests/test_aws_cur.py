@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BILLING
 
-from finops.connectors.aws_cur import check_cur_header, cur_version, read_cur_batches
+from finops.connectors.aws_cur import COLUMNS, NUMERIC, check_cur_header, cur_version, read_cur_batches
 from finops.connectors.focus_files import read_header
 from finops.errors import InputError
 from finops.schema import COSTS
@@ -314,3 +316,217 @@ def test_finops_ingest_reads_a_cur_file_by_its_header(cli, tmp_path: Path) -> No
             'SELECT count(*), sum("BilledCost"), any_value("x_FocusVersion") FROM costs'
         ).fetchall()[0]
     assert (rows, billed, version) == (1281, Decimal("1.68230869740"), "cur-1.0")
+
+
+# Real CUR files written by AWS: the Well-Architected Labs' workshop CUR (legacy CUR delivered as parquet for Athena,
+# November and December 2018, one payer), as AWS typed it: money as DOUBLE, rates as strings with "" on lines that
+# have no rate (RIFee), tags as resource_tags_* columns. tests/data/billing/README.md has where they come from.
+WA_LABS = BILLING / "aws-wa-labs-cur"
+# Worked out without finops: pyarrow reads each file, every DOUBLE becomes Decimal(repr(value)) (Python's shortest
+# repr, the number AWS wrote), summed per billing period. EffectiveCost follows AWS's CID summary_view: Usage at its
+# unblended cost, DiscountedUsage at reservation_effective_cost, RIFee at its unused upfront + unused recurring fee.
+# Blank rates: rows whose pricing_public_on_demand_rate is "" (none is NULL).
+WA_LABS_EXPECTED = {
+    "2018-11-01": {"rows": 124340, "billed": "3505.3269681268", "effective": "3632.5598464968", "blank_rates": 2474},
+    "2018-12-01": {"rows": 91264, "billed": "408.3759924354", "effective": "539.8499667354", "blank_rates": 905},
+}
+
+
+def test_real_cur_parquet_from_aws_reconciles_exactly_per_period(cli, tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    result = cli("ingest", "--db", db, *sorted(WA_LABS.glob("*.parquet")))
+    assert result.code == 0, result.err  # "" in the string-typed rate column is no rate, not a bad number
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.execute(
+            """SELECT strftime("BillingPeriodStart", '%Y-%m-%d'), count(*), sum("BilledCost"), sum("EffectiveCost"),
+                      count(*) FILTER (WHERE "ListUnitPrice" IS NULL), any_value("BillingAccountId")
+               FROM costs GROUP BY ALL ORDER BY 1"""
+        ).fetchall()
+    actual = {period: (n, billed, effective, no_rate, payer) for period, n, billed, effective, no_rate, payer in rows}
+    assert set(actual) == set(WA_LABS_EXPECTED)
+    for period, expected in WA_LABS_EXPECTED.items():
+        n, billed, effective, no_rate, payer = actual[period]
+        # Exact, not to the cent: float money is read as its shortest repr, so no binary noise is summed
+        # (reading each DOUBLE's binary value to 15 places would give 3505.326968126800001 for November).
+        assert (n, billed, effective, no_rate) == (
+            expected["rows"],
+            Decimal(expected["billed"]),
+            Decimal(expected["effective"]),
+            expected["blank_rates"],
+        ), period
+        assert payer == "836060457634"
+
+
+def test_real_cur_float_money_is_its_shortest_repr_row_by_row() -> None:
+    path = WA_LABS / "Dec2018-WorkshopCUR-00001.snappy.parquet"
+    expected = [
+        Decimal(repr(v)) for v in pq.read_table(path, columns=["line_item_unblended_cost"]).column(0).to_pylist()
+    ]
+    frame = pl.concat(list(read_cur_batches(path, batch_rows=40000)))
+    assert frame.get_column("BilledCost").to_list() == expected
+
+
+# The CUR 2.0 data dictionary as AWS publishes it in machine-readable form: the Glue table (column name and Athena
+# type) and the default CUR 2.0 export query of the Data Exports template in aws-solutions-library-samples/
+# cloud-intelligence-dashboards-data-collection (tests/data/billing/aws-cur2-dictionary).
+DICTIONARY = BILLING / "aws-cur2-dictionary" / "data-exports-aggregation.yaml"
+
+
+def cur2_dictionary() -> dict[str, str]:
+    """Every column of a default CUR 2.0 export (with IAM principal and split cost allocation) and its type. The
+    Glue table gives the type of 87 of them; for the others, CID's own rule for a CUR 2.0 column it has not seen
+    (cid/helpers/cur.py `get_type_of_column`): `_cost`, `_fee`, `_amount`, `_quantity`, `_factor`, `_usage`... are
+    double, `_date` timestamp, everything else (rates and `_time` columns included) string."""
+    text = DICTIONARY.read_text()
+    table = text[text.index("Name: cur2") :]
+    table = table[: table.index("PartitionKeys")]
+    typed = {d["Name"]: d["Type"] for d in map(json.loads, re.findall(r'- (\{"Name".*?\})', table))}
+    queries = [line.split("SELECT", 1)[1] for line in text.splitlines() if "SELECT bill_bill_type" in line]
+    columns = [name.strip() for name in max(queries, key=len).split(",")]
+
+    def rule(name: str) -> str:
+        endings = ("_cost", "_factor", "_quantity", "_fee", "_amount", "_discount", "_usage", "_usage_ratio")
+        if name.endswith(endings) or name.endswith("_units") or name.endswith("_reservations"):
+            return "double"
+        if name.endswith("_date") and not name.endswith("_to_date"):
+            return "timestamp"
+        if name.endswith("_value") or name == "savings_plan_savings_plan_rate":
+            return "double"
+        return "string"
+
+    return {name: typed.get(name) or rule(name) for name in columns}
+
+
+def test_the_dictionary_is_what_finops_reads() -> None:
+    dictionary = cur2_dictionary()
+    assert len(dictionary) == 127
+    # AWS's own types for the columns the issue is about.
+    assert dictionary["pricing_public_on_demand_rate"] == "string"
+    assert dictionary["line_item_unblended_rate"] == "string"
+    assert dictionary["line_item_unblended_cost"] == "double"
+    assert (dictionary["product"], dictionary["discount"]) == ("map<string,string>", "map<string,double>")
+    mapped = {COLUMNS[field][0] for field in COLUMNS}
+    numeric = {COLUMNS[field][0] for field in NUMERIC}
+    # Every money and quantity column finops maps is in the dictionary, as a double or a string.
+    assert numeric <= set(dictionary)
+    assert {dictionary[name] for name in numeric} == {"double", "string"}
+    # Every other column finops maps is a column of the dictionary or a key of its `product` map (product_name,
+    # product_region), or the capacity reservation column AWS added after this template's query.
+    outside = mapped - set(dictionary)
+    assert outside == {"product_product_name", "product_region", "capacity_reservation_capacity_reservation_arn"}
+
+
+MAP_TYPES = {
+    "map<string,string>": pa.map_(pa.string(), pa.string()),
+    "map<string,double>": pa.map_(pa.string(), pa.float64()),
+}
+ARROW_TYPES = {"string": pa.string(), "double": pa.float64(), "timestamp": pa.timestamp("ms"), **MAP_TYPES}
+
+
+def write_cur2_as_aws(rows: list[dict[str, object]], path: Path) -> Path:
+    """A CUR 2.0 parquet file with every column of the dictionary, each typed as AWS types it: DOUBLE money,
+    string rates ("" where a line has none, as AWS writes them), MAP columns, naive millisecond timestamps.
+    A row's value for a column: given, else None for doubles and timestamps and "" for strings."""
+    columns = {}
+    for name, kind in cur2_dictionary().items():
+        values = [row.get(name, "" if kind == "string" else None) for row in rows]
+        if kind in MAP_TYPES:
+            values = [list(v.items()) if isinstance(v, dict) else [] for v in values]
+        elif kind == "double":
+            values = [None if v is None else float(v) for v in values]  # type: ignore[arg-type]
+        elif kind == "timestamp":
+            values = [None if v is None else datetime.fromisoformat(str(v)) for v in values]
+        columns[name] = pa.array(values, ARROW_TYPES[kind])
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def aws_rows(period: str = "2024-06") -> list[dict[str, object]]:
+    """CASES as a CUR 2.0 export writes them, plus what the issue found in real exports: rates as text ("" on tax,
+    credit and fee lines), money AWS computed to 10 places that a DOUBLE cannot hold exactly, a `discount` MAP of
+    doubles, and a Savings Plan negation that does not exactly offset its covered line."""
+    start = f"{period}-01T00:00:00"
+    year, month = (int(part) for part in period.split("-"))
+    end = f"{year + month // 12}-{month % 12 + 1:02d}-01T00:00:00"
+    rows = []
+    for index, row in enumerate(cur2_rows()):
+        kind = str(row["line_item_line_item_type"])
+        rate = "" if kind in ("Tax", "Credit", "Refund", "Fee", "SavingsPlanUpfrontFee") else "0.0123"
+        rows.append(
+            {
+                **{k: v for k, v in row.items() if v is not None and k != "resource_tags"},
+                "bill_billing_period_start_date": start,
+                "bill_billing_period_end_date": end,
+                "line_item_usage_start_date": f"{period}-03T00:00:00",
+                "line_item_usage_end_date": f"{period}-04T00:00:00",
+                "line_item_currency_code": "USD",
+                "pricing_public_on_demand_rate": rate,
+                "line_item_unblended_rate": rate,
+                "resource_tags": row["resource_tags"],
+                "cost_category": {"team": "ml"} if index == 0 else {},
+                "discount": {"bundled_discount": -0.5} if index == 0 else {},
+                "identity_line_item_id": f"{period}-line-{index}",
+            }
+        )
+    extra = dict(rows[0], identity_line_item_id=f"{period}-line-float")
+    rows.append({**extra, "line_item_unblended_cost": 48975.4191462273, "pricing_public_on_demand_cost": 0.1 + 0.2})
+    covered = dict(rows[2], line_item_unblended_cost="16.97", savings_plan_savings_plan_effective_cost="6.20")
+    negation = dict(rows[3], line_item_unblended_cost="-6.20")  # offsets 6.20 of 16.97: 10.77 stays billed
+    rows += [
+        dict(covered, identity_line_item_id=f"{period}-cov"),
+        dict(negation, identity_line_item_id=f"{period}-neg"),
+    ]
+    return rows
+
+
+AWS_ROWS_BILLED = TOTAL_BILLED + Decimal("48975.4191462273") + Decimal("16.97") - Decimal("6.20")
+AWS_ROWS_EFFECTIVE = TOTAL_EFFECTIVE + Decimal("48975.4191462273") + Decimal("6.20")
+
+
+def test_cur2_parquet_typed_as_aws_types_it(tmp_path: Path) -> None:
+    path = write_cur2_as_aws(aws_rows(), tmp_path / "cur2.snappy.parquet")
+    schema = pq.read_schema(path)
+    discount = schema.field("discount").type
+    assert schema.field("pricing_public_on_demand_rate").type == pa.string()
+    assert isinstance(discount, pa.MapType) and discount.item_type == pa.float64()
+    frame = pl.concat(list(read_cur_batches(path)))
+    kinds = frame.get_column("x_Extras").str.json_path_match("$.x_LineItemType").to_list()
+    # Worked out by hand from the rows above: CASES' totals, the float line, and the covered line with its
+    # negation (16.97 - 6.20: the 10.77 the negation does not offset stays in BilledCost).
+    assert sum(frame.get_column("BilledCost")) == AWS_ROWS_BILLED
+    assert sum(frame.get_column("EffectiveCost")) == AWS_ROWS_EFFECTIVE
+    rows = frame.to_dicts()
+    floats = rows[len(CASES)]
+    # 0.1 + 0.2 is the float 0.30000000000000004 (shortest repr): the store keeps 15 decimals, so 0.3.
+    assert (floats["BilledCost"], floats["ListCost"]) == (Decimal("48975.4191462273"), Decimal("0.3"))
+    for row, kind in zip(rows, kinds, strict=True):
+        expected = None if kind in ("Tax", "Credit", "Refund", "Fee", "SavingsPlanUpfrontFee") else Decimal("0.0123")
+        assert row["ListUnitPrice"] == expected, kind
+    assert json.loads(rows[0]["Tags"]) == {"team": "ml", "aws:created_by": "tf"}
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["duckdb", "streaming"])
+def test_focus_parquet_with_float_money_and_a_map_sku_price_details(tmp_path: Path, direct: bool) -> None:
+    """AWS's FOCUS export as parquet writes money as DOUBLE and SkuPriceDetails as a MAP (CID's focus table:
+    `skupricedetails: map<string,string>`). Both load paths read the floats as their shortest repr."""
+    from finops.ingest import ingest_focus
+
+    source = pl.read_csv(BILLING / "focus-data-toolkit" / "focus_1_2_cost_and_usage_aws.csv", infer_schema=False)
+    table = source.head(40).to_arrow()
+    costs = [48975.4191462273 + i * 0.1 for i in range(table.num_rows)]  # not one of them a DOUBLE holds exactly
+    table = table.set_column(table.schema.get_field_index("BilledCost"), "BilledCost", pa.array(costs))
+    details = [[("InstanceType", "p4d.24xlarge")] if i % 2 else [] for i in range(table.num_rows)]
+    index = table.schema.get_field_index("SkuPriceDetails")
+    table = table.set_column(index, "SkuPriceDetails", pa.array(details, pa.map_(pa.string(), pa.string())))
+    path = tmp_path / "focus.parquet"
+    pq.write_table(table, path)
+    db = tmp_path / "store.duckdb"
+    result = ingest_focus(db, [path], direct=direct)
+    assert result.reader == ("duckdb" if direct else "stream")
+    with duckdb.connect(str(db), read_only=True) as con:
+        billed = [r[0] for r in con.execute('SELECT "BilledCost" FROM costs').fetchall()]
+        details_read = con.execute('SELECT DISTINCT CAST("SkuPriceDetails" AS VARCHAR) FROM costs').fetchall()
+    assert sorted(billed) == sorted(Decimal(repr(c)) for c in costs)
+    assert sum(billed) == sum(Decimal(repr(c)) for c in costs)
+    assert {row[0] for row in details_read} == {'{"InstanceType":"p4d.24xlarge"}', "{}"}

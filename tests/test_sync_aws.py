@@ -1,5 +1,7 @@
 """`finops sync` against AWS Data Exports in a moto S3 server: a month loaded, restated and re-synced, a second
-sync that writes nothing, and the errors a user meets (access denied, a bad manifest)."""
+sync that writes nothing, and the errors a user meets (access denied, a bad manifest). A CUR 2.0 export whose files
+follow AWS's data dictionary (DOUBLE money, string rates with "", MAP columns), months restated to nothing (an empty
+manifest, a zero-row file), one period's bad manifest, and an export with no manifest at all."""
 
 from __future__ import annotations
 
@@ -265,21 +267,119 @@ def test_a_sync_killed_mid_load_leaves_the_previous_data(aws: object, cli, tmp_p
     assert totals(tmp_path / "store.duckdb")[0] == original.height + 100
 
 
-def test_sync_reads_a_cur_2_export_with_amortised_commitments(aws: object, cli, tmp_path: Path) -> None:
-    from test_aws_cur import TOTAL_BILLED, TOTAL_EFFECTIVE, cur2_rows, write_cur2
-
-    data = f"{PREFIX}/{EXPORT}/data/BILLING_PERIOD=2024-06/{EXPORT}-00001.snappy.parquet"
-    aws.put_object(Bucket=BUCKET, Key=data, Body=write_cur2(cur2_rows(), tmp_path / "cur2.parquet").read_bytes())  # type: ignore[attr-defined]
-    manifest = {"executionId": "cur-1", "dataFiles": [f"s3://{BUCKET}/{data}"]}
-    aws.put_object(  # type: ignore[attr-defined]
+def put_period(s3: object, period: str, files: dict[str, bytes], manifest: bytes | None = None) -> None:
+    """One billing period of a CUR 2.0 export as AWS delivers it: the data files, then the manifest naming them
+    (or the given manifest body)."""
+    data = f"{PREFIX}/{EXPORT}/data/BILLING_PERIOD={period}"
+    for name, body in files.items():
+        s3.put_object(Bucket=BUCKET, Key=f"{data}/{name}", Body=body)  # type: ignore[attr-defined]
+    listed = {"executionId": f"cur-{period}", "dataFiles": [f"s3://{BUCKET}/{data}/{name}" for name in files]}
+    s3.put_object(  # type: ignore[attr-defined]
         Bucket=BUCKET,
-        Key=f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2024-06/{EXPORT}-Manifest.json",
-        Body=json.dumps(manifest).encode(),
+        Key=f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD={period}/{EXPORT}-Manifest.json",
+        Body=manifest if manifest is not None else json.dumps(listed).encode(),
     )
-    result = cli("--config", write_config(tmp_path), "sync", "--period", "2024-06")
+
+
+def cur2_files(period: str, tmp_path: Path) -> dict[str, bytes]:
+    """The period's line items in two parquet files, every column of the CUR 2.0 dictionary typed as AWS types it
+    (test_aws_cur.write_cur2_as_aws): DOUBLE money, string rates with "", MAP columns."""
+    from test_aws_cur import aws_rows, write_cur2_as_aws
+
+    rows = aws_rows(period)
+    half = len(rows) // 2
+    return {
+        f"{EXPORT}-0000{i + 1}.snappy.parquet": write_cur2_as_aws(part, tmp_path / f"{period}-{i}.parquet").read_bytes()
+        for i, part in enumerate((rows[:half], rows[half:]))
+    }
+
+
+def period_totals(db: Path) -> dict[str, tuple[int, Decimal, Decimal]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.execute(
+            """SELECT strftime("BillingPeriodStart", '%Y-%m'), count(*), sum("BilledCost"), sum("EffectiveCost")
+               FROM costs GROUP BY ALL"""
+        ).fetchall()
+    return {period: (n, billed, effective) for period, n, billed, effective in rows}
+
+
+def test_sync_reads_a_cur_2_export_as_aws_writes_it(aws: object, cli, tmp_path: Path) -> None:
+    from test_aws_cur import AWS_ROWS_BILLED, AWS_ROWS_EFFECTIVE, aws_rows
+
+    for period in ("2024-05", "2024-06"):
+        put_period(aws, period, cur2_files(period, tmp_path))
+    config = write_config(tmp_path)
+    result = cli("--config", config, "sync", "--period", "2024-05", "--period", "2024-06")
     assert result.code == 0, result.err
-    _, billed, effective = totals(tmp_path / "store.duckdb")
-    assert (billed, effective) == (TOTAL_BILLED, TOTAL_EFFECTIVE)
+    # Worked out by hand in test_aws_cur (CASES, the float line, a negation offsetting 6.20 of a 16.97 covered
+    # line): the unblended total is kept, to the digit, in each period.
+    count = len(aws_rows())
+    assert period_totals(tmp_path / "store.duckdb") == {
+        "2024-05": (count, AWS_ROWS_BILLED, AWS_ROWS_EFFECTIVE),
+        "2024-06": (count, AWS_ROWS_BILLED, AWS_ROWS_EFFECTIVE),
+    }
+
+    # AWS restates May to nothing: its manifest lists no files. The month is emptied and the summary says so.
+    put_period(aws, "2024-05", {})
+    emptied = cli("--config", config, "sync", "--period", "2024-05", "--period", "2024-06")
+    assert emptied.code == 0, emptied.err
+    assert "emptied" in emptied.err and "unchanged" in emptied.err
+    assert period_totals(tmp_path / "store.duckdb") == {"2024-06": (count, AWS_ROWS_BILLED, AWS_ROWS_EFFECTIVE)}
+    with duckdb.connect(str(tmp_path / "store.duckdb"), read_only=True) as con:
+        (rows, previous), *_ = con.execute(
+            "SELECT rows, previous_rows FROM loads ORDER BY loaded_at DESC LIMIT 1"
+        ).fetchall()
+    assert (rows, previous) == (0, count)
+
+
+def test_a_zero_row_data_file_empties_its_period(aws: object, cli, tmp_path: Path) -> None:
+    from test_aws_cur import write_cur2_as_aws
+
+    put_period(aws, "2024-06", cur2_files("2024-06", tmp_path))
+    config = write_config(tmp_path)
+    assert cli("--config", config, "sync", "--period", "2024-06").code == 0
+    empty = write_cur2_as_aws([], tmp_path / "empty.parquet")  # every column of the dictionary, no rows
+    put_period(aws, "2024-06", {f"{EXPORT}-00001.snappy.parquet": empty.read_bytes()})
+    result = cli("--config", config, "sync", "--period", "2024-06")
+    assert result.code == 0, result.err
+    assert "emptied" in result.err
+    assert period_totals(tmp_path / "store.duckdb") == {}
+
+
+def test_a_bad_manifest_fails_its_period_only(aws: object, cli, tmp_path: Path) -> None:
+    from test_aws_cur import AWS_ROWS_BILLED
+
+    put_period(aws, "2024-05", cur2_files("2024-05", tmp_path), manifest=b'{"executionId": "cur-2024-05", "dataF')
+    put_period(aws, "2024-06", cur2_files("2024-06", tmp_path))
+    result = cli("--config", write_config(tmp_path), "sync", "--period", "2024-05", "--period", "2024-06")
+    assert result.code == 3  # the source's answer could not be used: exit 3, as for any source error
+    manifest = f"s3://{BUCKET}/{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2024-05/{EXPORT}-Manifest.json"
+    assert "1 of 2 period(s) failed; the others were committed" in result.err
+    assert f"aws-prod 2024-05: {manifest}: manifest is not JSON" in result.err
+    totals = period_totals(tmp_path / "store.duckdb")
+    assert set(totals) == {"2024-06"} and totals["2024-06"][1] == AWS_ROWS_BILLED
+
+
+def test_an_export_with_no_manifest_names_what_was_looked_for(aws: object, cli, tmp_path: Path) -> None:
+    put_period(aws, "2024-06", cur2_files("2024-06", tmp_path))  # delivered, but under another export name
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        f'[store]\ndb = "{tmp_path / "store.duckdb"}"\n\n'
+        f'[sources.aws-prod]\ntype = "aws-exports"\nbucket = "{BUCKET}"\nprefix = "{PREFIX}"\nexport = "Focus-Daily"\n'
+    )
+    result = cli("--config", config, "sync", "--period", "2024-05", "--period", "2024-06")
+    assert result.code == 3
+    assert f"no manifest under s3://{BUCKET}/{PREFIX}/Focus-Daily for 2 billing period(s); looked for:" in result.err
+    for period in ("2024-05", "2024-06"):
+        key = f"s3://{BUCKET}/{PREFIX}/Focus-Daily/metadata/BILLING_PERIOD={period}/Focus-Daily-Manifest.json"
+        assert key in result.err
+    assert "check bucket, prefix and export in finops.toml" in result.err and "case-sensitive" in result.err
+    assert not (tmp_path / "store.duckdb").exists()
+    # One month missing among present ones is no error: that month is skipped.
+    ok = cli("--config", write_config(tmp_path), "sync", "--period", "2024-05", "--period", "2024-06")
+    assert ok.code == 0, ok.err
+    assert set(period_totals(tmp_path / "store.duckdb")) == {"2024-06"}
 
 
 def test_a_relative_store_path_is_relative_to_the_config_file(

@@ -11,6 +11,8 @@ and currency, exactly as the file writes the numbers. tests/test_billing_corpus.
 - FOCUS (1.0-1.3 Cost and Usage): BilledCost and EffectiveCost per BillingPeriodStart, ProviderName (1.3:
   ServiceProviderName where present), BillingCurrency. Spreadsheet money (`$10,100.00`) is read as the number it shows.
 - Files of other clouds' own formats (OCI cost reports, a BigQuery billing export saved as CSV) are refused by name.
+- AWS CUR as parquet (written by AWS for Athena): line_item_unblended_cost, a DOUBLE read as repr() gives it, per
+  bill_billing_period_start_date and currency. Needs pyarrow: run the script with `uv run python`.
 - AWS CUR 1.0 CSV: lineItem/UnblendedCost per bill/BillingPeriodStartDate and lineItem/CurrencyCode; provider AWS.
   (AWS's invoice is the sum of unblended cost over every line item type.)
 - FOCUS 1.3/1.4 Contract Commitment: ContractCommitmentCost per BillingCurrency, and the row count. The 1.4
@@ -147,8 +149,28 @@ def totals(path: Path) -> dict[str, object]:
     }
 
 
+def cur_parquet_totals(path: Path) -> dict[str, object]:
+    """CUR written by AWS as parquet: money as DOUBLE, read as the shortest decimal that round-trips (repr)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["bill_billing_period_start_date", "line_item_currency_code",
+                                         "line_item_unblended_cost"]).to_pylist()  # fmt: skip
+    sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row in table:
+        period = row["bill_billing_period_start_date"].date().isoformat()
+        sums[(period, row["line_item_currency_code"])] += Decimal(repr(row["line_item_unblended_cost"] or 0.0))
+    return {
+        "kind": "aws-cur-parquet",
+        "rows": len(table),
+        "totals": [{"billing_period": p, "provider": "AWS", "currency": c, "billed": str(v)}
+                   for (p, c), v in sorted(sums.items())],
+    }  # fmt: skip
+
+
 def main() -> None:
     expected: dict[str, object] = {}
+    for path in sorted(HERE.rglob("*.parquet")):
+        expected[path.relative_to(HERE).as_posix()] = cur_parquet_totals(path)
     for path in sorted(HERE.rglob("*.csv")):
         name = path.relative_to(HERE).as_posix()
         expected[name] = {"refused": REFUSED[name]} if name in REFUSED else totals(path)
