@@ -151,6 +151,14 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    def mark_delivered(self, sink: str, fingerprints: list[str], when: datetime) -> None:
+        """Findings one alert sink took at `when`: it is not sent them again (until they are due again)."""
+        self.con.execute(
+            """INSERT INTO alert_deliveries SELECT unnest(?), ?, ?
+               ON CONFLICT (fingerprint, sink) DO UPDATE SET delivered_at = excluded.delivered_at""",
+            [fingerprints, sink, when],
+        )
+
     def mark_notified(self, fingerprints: list[str], when: datetime) -> None:
         """Findings delivered to every alert sink at `when`."""
         self.con.execute(

@@ -136,8 +136,10 @@ def rules_sql(
 def alerts(db: DbOption = None) -> None:
     """Send findings that are new, or due again, to the sinks in finops.toml (\\[alerts.sinks.NAME]).
 
-    Each finding goes out once (again after renotify_hours if it persists). A failed delivery is retried and
-    reported with exit 3; the finding stays pending. Run `finops rules run` first: alerts send what it found.
+    Each finding goes to each sink once (again after renotify_hours if it persists). A failed delivery is retried
+    and reported with exit 3 (sink, host and what went wrong); that sink gets what it missed on the next run, and
+    the sinks that took it are not sent it again. An unset variable a sink names is exit 2, before anything is sent.
+    Run `finops rules run` first: alerts send what it stored.
     """
     from rich.markup import escape
 
@@ -151,6 +153,8 @@ def alerts(db: DbOption = None) -> None:
     for failure in result.failures:
         err_console().print(f"[bold red]error:[/] {escape(failure)}", highlight=False)
     if result.failures:
+        for sink, count in result.delivered:
+            err_console().print(f"{count} finding(s) sent to {escape(sink)}", highlight=False)
         raise typer.Exit(int(ExitCode.SOURCE))
     err_console().print(f"{result.sent} finding(s) sent to {len(settings.sinks)} sink(s)", highlight=False)
 
