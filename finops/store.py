@@ -151,6 +151,11 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    def known_findings(self, fingerprints: list[str]) -> set[str]:
+        """Which of these fingerprints earlier runs stored (a trial run marks "new" without writing)."""
+        rows = self.fetch("SELECT fingerprint FROM findings WHERE fingerprint IN (SELECT unnest(?))", [fingerprints])
+        return {str(r[0]) for r in rows}
+
     def mark_delivered(self, sink: str, fingerprints: list[str], when: datetime) -> None:
         """Findings one alert sink took at `when`: it is not sent them again (until they are due again)."""
         self.con.execute(
