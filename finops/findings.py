@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +46,11 @@ def run_findings(
     as_of: str | None,
     params: list[str],
     engine: HeavyEngine | None = None,
+    *,
+    keep: bool = True,
 ) -> FindingsResult:
-    """Run the rules on the store's DuckDB, or with their heavy tier on `engine`; store what they find."""
+    """Run the rules on the store's DuckDB, or with their heavy tier on `engine`; store what they find (unless
+    `keep` is False: a trial run marks what is new and writes nothing)."""
     rules = select(load_rules(folder), ids)
     overrides = parse_overrides(params)
     for rule_id in overrides:
@@ -61,6 +64,10 @@ def run_findings(
             findings = evaluate_rules(store, rules, current.start, current.end, overrides)
     else:
         findings = evaluate_rules(engine, rules, current.start, current.end, overrides)
+    if not keep:
+        with open_store(db, read_only=True) as store:
+            known = store.known_findings([f.fingerprint for f in findings]) if findings else set()
+        return FindingsResult(current, tuple(replace(f, new=f.fingerprint not in known) for f in findings))
     with open_store(db) as store:  # findings are stored: a short write, after the reading is done
         findings = record(store, findings)
     return FindingsResult(current, tuple(findings))

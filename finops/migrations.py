@@ -99,5 +99,21 @@ _V6 = [
     create_table_sql(CONTRACT_COMMITMENTS, version=6),
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+# Alert delivery per (finding, sink): a sink that took a finding is never sent it again (until renotify_hours), and
+# one that failed gets what it missed on the next run. Findings a version-6 store had marked notified were sent to
+# every sink configured then: they carry over under the sink name "*", which stands for all of them.
+_V7 = [
+    """
+    CREATE TABLE IF NOT EXISTS alert_deliveries (
+        fingerprint VARCHAR NOT NULL,
+        sink VARCHAR NOT NULL,
+        delivered_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (fingerprint, sink)
+    )
+    """,
+    """INSERT OR IGNORE INTO alert_deliveries
+       SELECT fingerprint, '*', notified_at FROM findings WHERE notified_at IS NOT NULL""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 SCHEMA_VERSION = max(MIGRATIONS)

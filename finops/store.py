@@ -151,6 +151,19 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    def known_findings(self, fingerprints: list[str]) -> set[str]:
+        """Which of these fingerprints earlier runs stored (a trial run marks "new" without writing)."""
+        rows = self.fetch("SELECT fingerprint FROM findings WHERE fingerprint IN (SELECT unnest(?))", [fingerprints])
+        return {str(r[0]) for r in rows}
+
+    def mark_delivered(self, sink: str, fingerprints: list[str], when: datetime) -> None:
+        """Findings one alert sink took at `when`: it is not sent them again (until they are due again)."""
+        self.con.execute(
+            """INSERT INTO alert_deliveries SELECT unnest(?), ?, ?
+               ON CONFLICT (fingerprint, sink) DO UPDATE SET delivered_at = excluded.delivered_at""",
+            [fingerprints, sink, when],
+        )
+
     def mark_notified(self, fingerprints: list[str], when: datetime) -> None:
         """Findings delivered to every alert sink at `when`."""
         self.con.execute(

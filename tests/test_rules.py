@@ -165,3 +165,39 @@ def test_the_planted_anomaly_is_found_and_nothing_else(cli, demo_db: Path) -> No
         ("AWS Data Transfer", "2026-11-12", 1, "1263.46"),  # the checkpoints' upload
     ]  # fmt: skip
     assert findings[0]["evidence"]["team"] == "research" and findings[0]["severity"] == "high"
+
+
+def test_dry_runs_and_trial_runs_store_nothing_and_so_alert_nothing(cli, demo_db: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "store.duckdb"
+    shutil.copy(demo_db, db)
+    with duckdb.connect(str(db)) as con:  # other tests run rules on the shared demo store: start from none
+        con.execute("DELETE FROM findings")
+
+    def stored() -> int:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return int(con.execute("SELECT count(*) FROM findings").fetchall()[0][0])
+
+    config = tmp_path / "finops.toml"
+    config.write_text('[alerts]\nmin_severity = "info"\n\n[alerts.sinks.out]\ntype = "stdout"\n')
+    run = ("--config", config, "rules", "run", "ANO001", "--db", db, "--period", "2026-11", "--format", "json")
+    dry = cli(*run, "--dry-run")
+    assert dry.code == 0, dry.err
+    assert [f["amount"] for f in json.loads(dry.out)["findings"]] == ["11798.40", "1263.46"]
+    assert all(f["new"] for f in json.loads(dry.out)["findings"]) and "findings not stored: --dry-run" in dry.err
+    trial = cli(*run, "--param", "ANO001.min_amount=2000")  # a trial: what would a higher floor find?
+    assert [f["amount"] for f in json.loads(trial.out)["findings"]] == ["11798.40"]
+    assert "findings not stored: a trial run with --param" in trial.err
+    assert stored() == 0
+    nothing = cli("--config", config, "alerts", "--db", db)
+    assert nothing.code == 0 and "0 finding(s) sent" in nothing.err and nothing.out == ""
+    kept = cli(*run, "--param", "ANO001.min_amount=2000", "--record")  # a trial made for good
+    assert kept.code == 0 and "not stored" not in kept.err and stored() == 1
+    again = cli(*run, "--dry-run")  # marks what is new against the store, still writing nothing
+    assert [f["new"] for f in json.loads(again.out)["findings"]] == [False, True] and stored() == 1
+    assert cli(*run, "--dry-run", "--record").code == 2
+    sent = cli("--config", config, "alerts", "--db", db)
+    assert sent.code == 0 and "1 finding(s) sent" in sent.err and '"11798.40"' in sent.out

@@ -61,8 +61,17 @@ def rules_run(
         str | None,
         typer.Option(help="local[*], spark://HOST:7077 or sc://HOST:15002 (Spark Connect). Default: [rules.spark]."),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the findings; store nothing, so `finops alerts` sends nothing.")
+    ] = False,
+    record: Annotated[
+        bool, typer.Option("--record", help="Store the findings of a run with --param (a trial run stores none).")
+    ] = False,
 ) -> None:
     """Run rules over a period, store their findings, and show them (new ones marked).
+
+    A run with --param is a trial: its findings are shown, not stored, and so never alerted, unless --record is
+    given. --dry-run stores nothing either way. Only stored findings reach `finops alerts` and the report.
 
     With --engine spark, each rule's heavy tier (filters and sums over raw line items and telemetry) runs on Spark,
     over the tables named in [rules.spark] (in local mode, by default, this store's own tables), and the rest in
@@ -73,10 +82,13 @@ def rules_run(
     from finops.rules_engine import load_rules, select
     from finops.ui.findings import render_findings
 
+    if dry_run and record:
+        raise UsageError("--dry-run and --record contradict each other", hint="choose one")
     config = load_config(_State.config)
     chosen = select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before anything opens
     path = _report_db(db, demo=False)
     run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
+    storing = not dry_run and (record or not param)
     if (engine or config.rules_engine) == "spark":
         one_piece = [f"{r.id} ({r.origin})" for r in chosen if not r.heavy]
         if one_piece:
@@ -90,10 +102,15 @@ def rules_run(
         settings = config.spark.with_master(spark_master) if spark_master else config.spark
         status = err_console().status(f"Spark ({settings.shown_master}): running the rules' heavy tier ...")
         with status, spark_engine(settings, path) as spark:
-            result = run_findings(path, *run, engine=spark)
+            result = run_findings(path, *run, engine=spark, keep=storing)
     else:
-        result = run_findings(path, *run)
+        result = run_findings(path, *run, keep=storing)
     render_findings(result, output_format.value)
+    if not storing:
+        from finops.ui.console import err_console
+
+        why = "--dry-run" if dry_run else "a trial run with --param (add --record to keep them)"
+        err_console().print(f"findings not stored: {why}", highlight=False)
     if fail_on is not None and result.worst_at_least(fail_on.value):
         raise typer.Exit(int(ExitCode.FINDINGS))
 
@@ -136,8 +153,10 @@ def rules_sql(
 def alerts(db: DbOption = None) -> None:
     """Send findings that are new, or due again, to the sinks in finops.toml (\\[alerts.sinks.NAME]).
 
-    Each finding goes out once (again after renotify_hours if it persists). A failed delivery is retried and
-    reported with exit 3; the finding stays pending. Run `finops rules run` first: alerts send what it found.
+    Each finding goes to each sink once (again after renotify_hours if it persists). A failed delivery is retried
+    and reported with exit 3 (sink, host and what went wrong); that sink gets what it missed on the next run, and
+    the sinks that took it are not sent it again. An unset variable a sink names is exit 2, before anything is sent.
+    Run `finops rules run` first: alerts send what it stored.
     """
     from rich.markup import escape
 
@@ -151,6 +170,8 @@ def alerts(db: DbOption = None) -> None:
     for failure in result.failures:
         err_console().print(f"[bold red]error:[/] {escape(failure)}", highlight=False)
     if result.failures:
+        for sink, count in result.delivered:
+            err_console().print(f"{count} finding(s) sent to {escape(sink)}", highlight=False)
         raise typer.Exit(int(ExitCode.SOURCE))
     err_console().print(f"{result.sent} finding(s) sent to {len(settings.sinks)} sink(s)", highlight=False)
 
