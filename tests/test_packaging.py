@@ -1,8 +1,12 @@
 """The wheel installs everything under `finops/` (connectors, rules and sample data included) and nothing
-generic at the top of site-packages, as the distribution `gpu-finops` (`finops` on the index is another project)."""
+generic at the top of site-packages, as the distribution `gpu-finops` (`finops` on the index is another project);
+and the README's quick start installs only the product, its test command the dev tools, which `.ci/run` runs
+twice."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -16,6 +20,7 @@ import finops
 
 ROOT = Path(__file__).parent.parent
 DISTRIBUTION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+DEV_TOOLS = {"pytest", "moto", "playwright", "mypy", "ruff", "hypothesis", "pytest-xdist"}
 
 
 @pytest.mark.slow
@@ -55,3 +60,40 @@ def test_the_installed_distribution_is_the_one_pyproject_names() -> None:
         ("finops", "finops.cli:main")
     ]
 
+
+def _locked_packages(*groups: str) -> set[str]:
+    """The packages `uv run` installs with these dependency groups, as uv.lock resolves them (uv's own answer)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    args = [uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-emit-project", "--no-annotate"]
+    out = subprocess.run([*args, *(f"--group={g}" for g in groups)], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout  # fmt: skip
+    return {re.split(r"[=<>;\s\[]", line, maxsplit=1)[0].lower() for line in out.splitlines() if line[:1].isalnum()}
+
+
+def test_plain_uv_run_installs_the_product_only_and_the_dev_group_the_tools() -> None:
+    product = _locked_packages()
+    assert {"duckdb", "polars", "typer", "rich"} <= product
+    assert not DEV_TOOLS & product, sorted(DEV_TOOLS & product)
+    assert len(product) < 40, sorted(product)  # the product's own dependencies, not the test stack's 120-odd
+    assert DEV_TOOLS <= _locked_packages("dev")
+
+
+def _quick_start() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_the_quick_start_is_a_demo_report_and_the_tests_which_ci_runs_twice() -> None:
+    demo, tests = _quick_start()
+    assert shlex.split(demo) == ["uv", "run", "finops", "report"]
+    words = shlex.split(tests)
+    assert words[:2] == ["uv", "run"] and words[-1] == "pytest" and "dev" in words
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    commands = [shlex.split(line, comments=True) for line in ci if line.startswith("uv run")]
+    runs = [command for command in commands if [w for w in command if w != "--locked"] == words]
+    assert len(runs) == 2, "`.ci/run` runs the README's test command twice (the second run catches flaky tests)"
