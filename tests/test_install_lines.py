@@ -112,8 +112,10 @@ def test_every_install_line_names_the_distribution() -> None:
         ('      - run: pip install "finops[aws]"', ["finops[aws]"]),
         ("hint=\"pip install 'finops[spark]' (pyspark[connect])\"", ["finops[spark]"]),
         ("upgrade finops (pip install -U finops) or", ["finops"]),
-        ("uv pip install -q --python build/venv/bin/python \"focus-validator==2.2.1\" \"pyarrow<18\"",
-         ["focus-validator==2.2.1", "pyarrow<18"]),
+        (
+            'uv pip install -q --python build/venv/bin/python "focus-validator==2.2.1" "pyarrow<18"',
+            ["focus-validator==2.2.1", "pyarrow<18"],
+        ),
         ("(`pip install uv`), in a clone", ["uv"]),
         ("`pipx install finops` or `uv tool install finops`", ["finops"]),
     ],
