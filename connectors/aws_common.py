@@ -28,7 +28,7 @@ def session(settings: dict[str, Any]) -> Any:
     try:
         import boto3
     except ImportError as e:
-        raise SourceError("the AWS connectors need boto3", hint="pip install 'finops[aws]'") from e
+        raise SourceError("the AWS connectors need boto3", hint="pip install 'gpu-finops[aws]'") from e
     return boto3.Session(profile_name=settings.get("profile"), region_name=settings.get("region"))
 
 

@@ -95,7 +95,7 @@ def _client(settings: dict[str, Any], credential: Any, client_options: dict[str,
         from azure.identity import DefaultAzureCredential
         from azure.mgmt.costmanagement import CostManagementClient
     except ImportError as e:
-        hint = "pip install 'finops[azure]'"
+        hint = "pip install 'gpu-finops[azure]'"
         raise SourceError("the Azure query connector needs azure-mgmt-costmanagement", hint=hint) from e
     options = {"base_url": settings["endpoint"]} if settings.get("endpoint") else {}
     return CostManagementClient(credential or DefaultAzureCredential(), **options, **client_options)

@@ -169,7 +169,7 @@ def _container(settings: dict[str, Any]) -> Any:
         from azure.storage.blob import BlobServiceClient
     except ImportError as e:
         raise SourceError(
-            "the Azure exports connector needs azure-storage-blob", hint="pip install 'finops[azure]'"
+            "the Azure exports connector needs azure-storage-blob", hint="pip install 'gpu-finops[azure]'"
         ) from e
     variable = settings.get("connection_string_env")
     if variable:

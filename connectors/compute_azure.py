@@ -23,7 +23,9 @@ class AzureCompute:
         try:
             from azure.mgmt.compute import ComputeManagementClient
         except ImportError as e:
-            raise SourceError("stopping Azure VMs needs azure-mgmt-compute", hint="pip install 'finops[azure]'") from e
+            raise SourceError(
+                "stopping Azure VMs needs azure-mgmt-compute", hint="pip install 'gpu-finops[azure]'"
+            ) from e
         # azure-identity logs every credential it tried as a warning; finops reports the failure itself, once.
         logging.getLogger("azure").setLevel(logging.ERROR)
         if credential is None:

@@ -21,7 +21,9 @@ class GcpCompute:
         try:
             from google.cloud import compute_v1
         except ImportError as e:
-            raise SourceError("stopping GCE VMs needs google-cloud-compute", hint="pip install 'finops[gcp]'") from e
+            raise SourceError(
+                "stopping GCE VMs needs google-cloud-compute", hint="pip install 'gpu-finops[gcp]'"
+            ) from e
         options = {"api_endpoint": endpoint} if endpoint else None
         # credentials None: the SDK's own chain (Application Default Credentials); tests pass anonymous ones.
         self._client = compute_v1.InstancesClient(credentials=credentials, client_options=options)

@@ -140,7 +140,7 @@ def client_for(settings: dict[str, Any]) -> Any:
         from google.cloud import bigquery
     except ImportError as e:
         raise SourceError(
-            "the GCP billing connector needs google-cloud-bigquery", hint="pip install 'finops[gcp]'"
+            "the GCP billing connector needs google-cloud-bigquery", hint="pip install 'gpu-finops[gcp]'"
         ) from e
     project = settings.get("project") or settings["table"].split(".")[0]
     options = {"api_endpoint": settings["endpoint"]} if settings.get("endpoint") else None

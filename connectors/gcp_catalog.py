@@ -93,7 +93,7 @@ class GcpCatalog:
         try:
             from google.cloud import billing_v1
         except ImportError as e:
-            hint = "pip install 'finops[gcp]'"
+            hint = "pip install 'gpu-finops[gcp]'"
             raise SourceError("the GCP catalog connector needs google-cloud-billing", hint=hint) from e
         options = dict(self.client_options)
         if settings.get("endpoint"):

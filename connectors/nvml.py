@@ -71,7 +71,7 @@ class NvmlSampler:
             except ImportError as e:
                 from finops.errors import SourceError
 
-                raise SourceError("GPU sampling needs nvidia-ml-py", hint="pip install 'finops[gpu]'") from e
+                raise SourceError("GPU sampling needs nvidia-ml-py", hint="pip install 'gpu-finops[gpu]'") from e
             nvml = pynvml
         self.nvml = nvml
         self.gpus: list[_Gpu] = []

@@ -67,11 +67,11 @@ def engine_checks(config: Config) -> list[Check]:
     for module, package in (("pyspark", "pyspark"), ("sqlglot", "sqlglot")):
         found = importlib.util.find_spec(module) is not None
         checks.append(Check("rules", f"engine spark: {package}", found, "installed" if found else "not installed",
-                            "pip install 'finops[spark]'"))  # fmt: skip
+                            "pip install 'gpu-finops[spark]'"))  # fmt: skip
     if spark.master.startswith("sc://"):
         found = importlib.util.find_spec("grpc") is not None
         checks.append(Check("rules", "engine spark: Connect client", found, spark.shown_master,
-                            "pip install 'finops[spark]' (pyspark[connect])"))  # fmt: skip
+                            "pip install 'gpu-finops[spark]' (pyspark[connect])"))  # fmt: skip
     else:
         java = shutil.which("java")
         detail = java or f"none, and {spark.master} needs it"

@@ -45,7 +45,7 @@ def _sqlglot() -> Any:
         import sqlglot
     except ImportError as e:
         raise UsageError(
-            "running rules on another engine needs sqlglot", hint="install the extra: pip install 'finops[spark]'"
+            "running rules on another engine needs sqlglot", hint="install the extra: pip install 'gpu-finops[spark]'"
         ) from e
     return sqlglot
 

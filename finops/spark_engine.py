@@ -122,7 +122,7 @@ def _session(settings: SparkSettings, scratch: Path) -> tuple[Any, bool]:
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
-        raise UsageError("the spark engine needs pyspark", hint="pip install 'finops[spark]'") from e
+        raise UsageError("the spark engine needs pyspark", hint="pip install 'gpu-finops[spark]'") from e
     remote = settings.master.startswith("sc://")
     if not remote:
         active = SparkSession.getActiveSession()

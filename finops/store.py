@@ -197,7 +197,7 @@ class Store:
         if current > SCHEMA_VERSION:
             raise UsageError(
                 f"{self.path} has schema version {current}, newer than this finops understands ({SCHEMA_VERSION}).",
-                hint="upgrade finops (pip install -U finops) or point --db at another file",
+                hint="upgrade finops (pip install -U gpu-finops) or point --db at another file",
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             self.con.execute("BEGIN TRANSACTION")
