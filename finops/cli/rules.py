@@ -92,6 +92,10 @@ def rules_run(
         with status, spark_engine(settings, path) as spark:
             result = run_findings(path, *run, engine=spark)
     else:
+        from finops.scopes import check_rule_params
+
+        # a trial --param naming a team, endpoint or resource the store does not hold would find nothing, quietly
+        check_rule_params(path, chosen, param or [], config.allocation)
         result = run_findings(path, *run)
     render_findings(result, output_format.value)
     if fail_on is not None and result.worst_at_least(fail_on.value):
