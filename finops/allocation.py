@@ -20,10 +20,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from finops.allocation_policy import CHARGES_POOL, UNALLOCATED, AllocationPolicy, SharedPool
+from finops.allocation_policy import CHARGES_POOL, UNALLOCATED, AllocationPolicy, SharedPool, check_scopes
 from finops.allocation_usage import gpu_usage_by_team
 from finops.gpu_cost import InstanceIdle
 from finops.money import CENT
+from finops.scopes import StoreValues
 from finops.store import Store
 
 COLUMNS = ("direct", "shared", "idle")
@@ -78,7 +79,9 @@ def read_allocation(
     idle: Iterable[InstanceIdle] = (),
     hosts: Mapping[str, str] | None = None,
 ) -> Allocation:
-    """Allocate [start, end) from the store. `idle` is the GPU idle section for the same window at EffectiveCost."""
+    """Allocate [start, end) from the store. `idle` is the GPU idle section for the same window at EffectiveCost.
+    A policy naming what the store does not hold is refused first (finops.scopes)."""
+    check_scopes(policy, StoreValues(store, policy))
     groups = list(read_groups(store, policy, start, end))
     usage = {
         pool.name: gpu_usage_by_team(store, policy, pool.split, _resources_of(groups, pool.name), start, end, hosts)

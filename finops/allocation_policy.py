@@ -27,10 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finops.errors import UsageError, did_you_mean
 from finops.tags import normalize_key
+
+if TYPE_CHECKING:
+    from finops.scopes import StoreValues
 
 BASES = ("chargeback", "showback")
 SPLITS = ("even", "spend", "weights", "gpu-hours", "gpu-sm")
@@ -128,6 +131,39 @@ def parse_policy(raw: Any, path: Path | str) -> AllocationPolicy:
         shared=parsed,
         origin=str(path),
     )
+
+
+def check_scopes(policy: AllocationPolicy, values: StoreValues) -> None:
+    """A UsageError for the first name in the policy that matches nothing in the store: a tag value in aliases, a
+    namespace, an account, or a shared pool's service, account, category, resource, tag or team. A typo there
+    moves cost in silence (a pool that catches nothing, an alias never applied). Tables with no rows check nothing.
+    The teams a map points to are the policy's own names, not the store's, and are not checked."""
+    from finops.scopes import TEAM_TABLES
+
+    if policy.origin == "default":
+        return
+    where = f"{policy.origin}: allocation."
+    teams, costs = values.has(*TEAM_TABLES), values.has("costs")
+    if teams:
+        values.require(where, "aliases", policy.aliases, known="team_tag_value", mapped=True,
+                       what=f"value of the team tags ({', '.join(policy.team_tags)})")  # fmt: skip
+        values.require(where, "namespaces", policy.namespaces, known="namespace", mapped=True,
+                       what=f"namespace (tags {', '.join(policy.namespace_tags)}, or a GPU process's)")  # fmt: skip
+    if costs:
+        values.require(where, "accounts", policy.accounts, known="account", mapped=True, what="account (id or name)")
+    for i, pool in enumerate(policy.shared):
+        at = f"{where}shared[{i}] ({pool.name})."
+        if costs:
+            values.require(at, "services", pool.services, known="service", what="service")
+            values.require(at, "accounts", pool.accounts, known="account", what="account (id or name)")
+            values.require(at, "categories", pool.categories, known="category", what="charge category")
+            values.require_resources(at, "resources", pool.resources)
+            for key, value in pool.tags.items():
+                values.require(at, "tags", [key], known="tag_key", what="tag key", mapped=True)
+                values.require(at, f"tags.{key}", [value], known=f"tag:{key}", what=f"value of tag {key!r}")
+        if teams:
+            values.require(at, "teams", pool.teams, known="team", what="team")
+            values.require(at, "weights", pool.weights, known="team", what="team", mapped=True)
 
 
 def _pool(raw: Any, where: str) -> SharedPool:

@@ -42,6 +42,8 @@ from finops.tags import normalize_key
 KINDS = ("spend", "unit_cost", "idle_share", "gpu_hours")
 PERIODS = ("month", "quarter")
 SCOPE_KEYS = ("provider", "service", "account", "category", "team")
+SCOPES_BY_KIND = {"spend": (*SCOPE_KEYS, "tags"), "unit_cost": ("endpoint",), "idle_share": ("team",),
+                  "gpu_hours": ("team",)}  # fmt: skip
 DEFAULT_FRESHNESS_HOURS = 72.0
 
 
@@ -72,6 +74,7 @@ class Budget:
 class BudgetSettings:
     budgets: tuple[Budget, ...] = ()
     freshness_hours: float = DEFAULT_FRESHNESS_HOURS
+    origin: str = "finops.toml"  # the file they came from, for errors found when they meet the store
 
 
 def parse_budgets(raw: Any, path: Path | str) -> BudgetSettings:
@@ -90,7 +93,7 @@ def parse_budgets(raw: Any, path: Path | str) -> BudgetSettings:
             raise UsageError(f"{path}: budgets.{name} must be a table ([budgets.{name}])",
                              hint="the only plain setting under [budgets] is freshness_hours")  # fmt: skip
         budgets.append(_budget(name, table, f"{path}: budgets.{name}."))
-    return BudgetSettings(tuple(budgets), float(freshness))
+    return BudgetSettings(tuple(budgets), float(freshness), str(path))
 
 
 def _budget(name: str, raw: dict[str, Any], where: str) -> Budget:
@@ -130,6 +133,10 @@ def _budget(name: str, raw: dict[str, Any], where: str) -> Budget:
     endpoint = raw.get("endpoint")
     if kind == "unit_cost" and not isinstance(endpoint, str):
         raise UsageError(f"{where}endpoint is required for a unit_cost budget", hint='endpoint = "chat-llama-70b"')
+    for key in raw:  # a scope the measure never reads would be ignored in silence: refused instead
+        if key in (*SCOPE_KEYS, "tags", "endpoint") and key not in SCOPES_BY_KIND[kind]:
+            scoped = ", ".join(SCOPES_BY_KIND[kind])
+            raise UsageError(f"{where}{key} does not apply to a {kind} budget", hint=f"its scope keys: {scoped}")
     if kind in ("idle_share", "gpu_hours") and "team" not in scope:
         raise UsageError(f"{where}team is required for a {kind} budget", hint='team = ["research"]')
     if kind == "idle_share" and amount > 1:

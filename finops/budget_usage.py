@@ -45,12 +45,13 @@ def idle_share(store: Store, budget: Budget, policy: AllocationPolicy, start: da
 
 
 def gpu_hours(store: Store, budget: Budget, policy: AllocationPolicy, start: date, end: date) -> Decimal | None:
-    """GPU-hours of the team: observed by telemetry (the GPUs' labels), or billed (instance-hours x GPUs)."""
+    """GPU-hours of the team: observed by telemetry (the GPUs' labels), or billed (instance-hours x GPUs). None
+    when nothing of the team was observed (or billed) in the period: no data, not zero use."""
     teams = set(budget.scope["team"])
     if budget.source == "telemetry":
-        observed = read_gpu_hours_by_labels(store, _ts(start), _ts(end))
-        hours = sum(h for _, labels, h, _ in observed if policy.team_of(labels, ()) in teams)
-        return Decimal(repr(round(hours, 3))) if observed else None
+        observed = [h for _, labels, h, _ in read_gpu_hours_by_labels(store, _ts(start), _ts(end))
+                    if policy.team_of(labels, ()) in teams]  # fmt: skip
+        return Decimal(repr(round(sum(observed), 3))) if observed else None
     counts = {t.instance_type.lower(): t.gpu_count for t in gpu_types()}
     keys = list(policy.tag_keys())
     rows = store.fetch(
@@ -63,11 +64,11 @@ def gpu_hours(store: Store, budget: Budget, policy: AllocationPolicy, start: dat
         """,
         [keys, _ts(start), _ts(end), list(counts)],
     )
-    total = Decimal(0)
+    total: Decimal | None = None
     for itype, sub_id, sub_name, billing, values, quantity in rows:
         tags = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
         if policy.team_of(tags, (sub_id, sub_name, billing)) in teams:
-            total += (quantity or Decimal(0)) * counts[itype]
+            total = (total or Decimal(0)) + (quantity or Decimal(0)) * counts[itype]
     return total
 
 

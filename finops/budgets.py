@@ -5,6 +5,10 @@ The forecast is the run-rate with weekday seasonality: closed days count as bill
 (and each day still open to restatement, whose cost is not final) is expected to cost the mean of the same weekday
 over the last four closed weeks. A forecast is never below the actual. Spend is matched to a scope in Python,
 from one grouped query, so a team scope uses the allocation policy's own team resolution (direct cost).
+
+Every value a scope names must be in the store (finops.scopes): a typo is a configuration error, not a budget of
+$0.00 that passes for ever. The check is one verdict that every format renders: each budget's status given
+--fail-on, the counts, and the exit code.
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ from finops.allocation_policy import AllocationPolicy
 from finops.budget_config import Budget, BudgetSettings
 from finops.errors import UsageError
 from finops.report_sections import Freshness, read_freshness
+from finops.scopes import TEAM_TABLES, StoreValues, hint
 from finops.store import Store
 
 OPEN_DAYS = 2  # days before the newest data a provider may still restate
 TABLES_BY_KIND = {"spend": ("costs",), "unit_cost": ("costs", "usage_metrics"),
                   "idle_share": ("gpu_samples", "costs"), "gpu_hours": ("gpu_samples",)}  # fmt: skip
-STATUS_ORDER = ("ok", "warn", "stale", "fail")
+# A budget's verdict. fail: a breach that fails the check (actual; forecast too with --fail-on forecast). warn: the
+# warn threshold reached, or a forecast breach that --fail-on actual does not fail on. stale: a source too old to
+# judge. no_data: nothing in the budget's scope in its period (never "ok": an empty measure proves nothing).
+STATUSES = ("fail", "stale", "no_data", "warn", "ok")
+BLOCKING = ("fail", "stale", "no_data")  # the statuses that make the check exit non-zero
+FAIL_ON = ("actual", "forecast")
 
 
 @dataclass(frozen=True)
@@ -33,10 +43,10 @@ class BudgetResult:
     budget: Budget
     start: date
     end: date  # exclusive
-    actual: Decimal | None
+    actual: Decimal | None  # None: nothing in the scope in the period
     forecast: Decimal | None
-    status: str  # ok | warn | fail | stale
-    breach: str | None  # "actual" or "forecast" when status is fail
+    status: str  # one of STATUSES
+    breach: str | None  # "actual" or "forecast" when the fail threshold was reached, whether or not it fails
     unit: str
     stale_sources: tuple[str, ...] = ()
     note: str = ""
@@ -45,39 +55,86 @@ class BudgetResult:
     def limit(self) -> Decimal:
         return self.budget.amount
 
+    @property
+    def blocks(self) -> bool:
+        """Whether this budget makes the check exit non-zero: it failed, or it cannot be judged."""
+        return self.status in BLOCKING
+
 
 @dataclass(frozen=True)
 class BudgetCheck:
+    """The verdict of one run, which every format renders as it is: the statuses, the counts, the exit code."""
+
     as_of: date
     data_through: date | None
     results: tuple[BudgetResult, ...]
+    fail_on: str = "actual"
 
-    def exit_code(self, fail_on: str) -> int:
-        """1 on a breach (actual always; forecast when --fail-on forecast), else 4 when data is stale, else 0."""
-        if any(r.breach == "actual" or (r.breach == "forecast" and fail_on == "forecast") for r in self.results):
+    def counts(self) -> dict[str, int]:
+        return {status: sum(r.status == status for r in self.results) for status in STATUSES}
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a budget fails, else 4 when one cannot be judged (stale, or no data), else 0."""
+        counts = self.counts()
+        if counts["fail"]:
             return 1
-        return 4 if any(r.stale_sources for r in self.results) else 0
+        return 4 if counts["stale"] or counts["no_data"] else 0
+
+    def summary(self) -> str:
+        c = self.counts()
+        return (f"{len(self.results)} budget(s): {c['fail']} failed, {c['warn']} warned, {c['stale']} stale, "
+                f"{c['no_data']} without data, {c['ok']} ok")  # fmt: skip
 
 
 def check_budgets(store: Store, settings: BudgetSettings, policy: AllocationPolicy, as_of: date | None,
-                  hosts: dict[str, str] | None = None) -> BudgetCheck:  # fmt: skip
+                  hosts: dict[str, str] | None = None, fail_on: str = "actual") -> BudgetCheck:  # fmt: skip
     if not settings.budgets:
         raise UsageError("no budgets to check", hint="add a [budgets.NAME] table to finops.toml (see the README)")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on {fail_on!r}", hint="actual or forecast")
+    check_scopes(store, settings, policy)
     reference = datetime.combine(as_of + timedelta(days=1), time.min, UTC) if as_of else datetime.now(UTC)
     today = as_of or reference.date()
     newest: datetime | None = store.fetch('SELECT max("ChargePeriodStart") FROM costs')[0][0]
     data_through = min(newest.astimezone(UTC).date(), today) if newest else None
     freshness = read_freshness(store)
     spans = {b.name: budget_period(b.period, today) for b in settings.budgets}
-    daily = _daily_spend(store, policy, settings.budgets, spans)
+    daily, seen = _daily_spend(store, policy, settings.budgets, spans)
     results = []
     for budget in settings.budgets:
         start, end = spans[budget.name]
         stale = _stale(freshness, TABLES_BY_KIND[budget.kind], reference, settings.freshness_hours)
         actual, forecast, unit, note = _measure(store, budget, start, end, data_through, daily[budget.name], policy,
                                                 hosts or {})  # fmt: skip
-        results.append(_judge(budget, start, end, actual, forecast, unit, stale, note))
-    return BudgetCheck(today, data_through, tuple(results))
+        if budget.kind == "spend" and budget.name not in seen:
+            actual = None  # no cost row in the scope in the period: not a spend of 0
+        results.append(_judge(budget, start, end, actual, forecast, unit, stale, note, fail_on))
+    return BudgetCheck(today, data_through, tuple(results), fail_on)
+
+
+def check_scopes(store: Store, settings: BudgetSettings, policy: AllocationPolicy) -> None:
+    """A UsageError for the first budget that names a value the store does not hold, or whose values never meet
+    on one cost row. A budget over a table with no rows at all is left to say "no data"."""
+    values = StoreValues(store, policy, [k for b in settings.budgets for k in b.tags])
+    for b in settings.budgets:
+        where = f"{settings.origin}: budgets.{b.name}."
+        if b.kind == "unit_cost" and b.endpoint and values.has("usage_metrics"):
+            values.require(where, "endpoint", [b.endpoint])
+        elif b.kind in ("idle_share", "gpu_hours") and values.has(*TEAM_TABLES):
+            values.require(where, "team", b.scope["team"])
+        elif b.kind == "spend" and values.has("costs"):
+            for key, wanted in b.scope.items():
+                values.require(where, key, wanted, what="account (id or name)" if key == "account" else None)
+            for key, value in b.tags.items():
+                if key not in values.known("tag_key"):
+                    raise UsageError(f"{where}tags: no cost in the store has the tag key {key!r}",
+                                     hint=hint(key, values.known("tag_key")))  # fmt: skip
+                values.require(where, f"tags.{key}", [value], known=f"tag:{key}", what=f"value of tag {key!r}")
+            if not any(_in_scope(b, fields, accounts, policy.team_of(tags, accounts), tags)
+                       for fields, accounts, tags in values.cost_rows):  # fmt: skip
+                raise UsageError(f"{where[:-1]}: no cost in the store is in all of {b.describe_scope()} at once",
+                                 hint="each value is in the store, but never together on one cost row")  # fmt: skip
 
 
 def budget_period(period: str, today: date) -> tuple[date, date]:
@@ -98,18 +155,20 @@ def budget_period(period: str, today: date) -> tuple[date, date]:
 
 
 def _judge(budget: Budget, start: date, end: date, actual: Decimal | None, forecast: Decimal | None, unit: str,
-           stale: tuple[str, ...], note: str) -> BudgetResult:  # fmt: skip
+           stale: tuple[str, ...], note: str, fail_on: str) -> BudgetResult:  # fmt: skip
     fail, warn = budget.amount * budget.fail, budget.amount * budget.warn
     breach = None
     if actual is not None and actual >= fail:
         breach = "actual"
     elif forecast is not None and forecast >= fail:
         breach = "forecast"
-    if breach:
-        status = "fail"
+    if breach == "actual" or (breach == "forecast" and fail_on == "forecast"):
+        status = "fail"  # stale data only under-reports: a breach stands
     elif stale:
         status = "stale"
-    elif max(actual or 0, forecast or 0) >= warn:
+    elif actual is None:
+        status = "no_data"
+    elif breach or max(actual, forecast or 0) >= warn:
         status = "warn"
     else:
         status = "ok"
@@ -158,7 +217,8 @@ def _forecast(daily: dict[date, Decimal], start: date, end: date,
     by_weekday: dict[int, list[Decimal]] = defaultdict(list)
     for day in history:
         by_weekday[day.weekday()].append(daily.get(day, Decimal(0)))
-    closed = sum((v for d, v in daily.items() if start <= d < closed_end), Decimal(0))
+    # within the period: `daily` also holds the history before it and, when budgets' periods differ, days after it
+    closed = sum((v for d, v in daily.items() if start <= d < min(closed_end, end)), Decimal(0))
     expected = Decimal(0)
     day = max(start, closed_end)
     while day < end:
@@ -171,12 +231,14 @@ def _forecast(daily: dict[date, Decimal], start: date, end: date,
 
 
 def _daily_spend(store: Store, policy: AllocationPolicy, budgets: tuple[Budget, ...],
-                 spans: dict[str, tuple[date, date]]) -> dict[str, dict[date, Decimal]]:  # fmt: skip
-    """Each spend budget's cost per day over its period and four weeks before it, from one grouped query."""
+                 spans: dict[str, tuple[date, date]]) -> tuple[dict[str, dict[date, Decimal]], set[str]]:  # fmt: skip
+    """Each spend budget's cost per day over its period and four weeks before it, from one grouped query, and the
+    budgets with a cost row (even of 0) in their period."""
     spend = [b for b in budgets if b.kind == "spend"]
     result: dict[str, dict[date, Decimal]] = {b.name: defaultdict(Decimal) for b in budgets}
+    seen: set[str] = set()
     if not spend:
-        return result
+        return result, seen
     keys = list(dict.fromkeys([*policy.tag_keys(), *(k for b in spend for k in b.tags)]))
     first = min(spans[b.name][0] for b in spend) - timedelta(days=35)
     last = max(spans[b.name][1] for b in spend)
@@ -196,11 +258,14 @@ def _daily_spend(store: Store, policy: AllocationPolicy, budgets: tuple[Budget, 
         accounts = (sub_id, sub_name, billing)
         fields: dict[str, Any] = {"provider": provider, "service": service, "category": category}
         team = policy.team_of(tags, accounts)
+        day = epoch + timedelta(days=int(day_number))
         for budget in spend:
             if _in_scope(budget, fields, accounts, team, tags):
                 amount = effective if budget.cost == "effective" else billed
-                result[budget.name][epoch + timedelta(days=int(day_number))] += amount or Decimal(0)
-    return result
+                result[budget.name][day] += amount or Decimal(0)
+                if spans[budget.name][0] <= day < spans[budget.name][1]:
+                    seen.add(budget.name)
+    return result, seen
 
 
 def _in_scope(budget: Budget, fields: dict[str, Any], accounts: tuple[str | None, ...], team: str | None,

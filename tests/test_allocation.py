@@ -296,3 +296,60 @@ def test_a_gpu_split_without_telemetry_falls_back_to_spend_and_says_so(db: Path)
     groups = [CostGroup(Decimal(10), "a", None), CostGroup(Decimal(5), None, "other node", "i-0nothere")]
     result = allocate(groups, policy, {"other node": {}})
     assert result.pools[0].split == "spend" and "no GPU telemetry" in result.warnings[0]
+
+
+# -- a policy naming what the store does not hold --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message", "hint"),
+    [
+        ('cc-data = "data"', 'cc-dta = "data"',
+         "allocation.aliases: 'cc-dta' matches no value of the team tags (team, cost_center, owner)",
+         "did you mean 'cc-data'?"),
+        ('lumen-platform = "platform"', 'lumen-platfrom = "platform"',
+         "allocation.accounts: 'lumen-platfrom' matches no account (id or name)", "did you mean 'lumen-platform'?"),
+        ('"Bandwidth"]', '"Bandwith"]', "allocation.shared[0] (networking).services = 'Bandwith' matches no service",
+         "did you mean 'Bandwidth'?"),
+        ("research = 4, inference", "reserch = 4, inference",
+         "allocation.shared[2] (support).weights: 'reserch' matches no team", "did you mean 'research'?"),
+        ('split = "even"', 'split = "even"\nteams = ["data", "infrence"]',
+         "allocation.shared[1] (kubernetes).teams = 'infrence' matches no team", "did you mean 'inference'?"),
+        ('split = "even"', 'split = "even"\ncategories = ["usage"]',
+         "allocation.shared[1] (kubernetes).categories = 'usage' matches no charge category", "did you mean 'Usage'?"),
+        ('split = "even"', 'split = "even"\ntags = { projct = "x" }',
+         "allocation.shared[1] (kubernetes).tags: 'projct' matches no tag key", "did you mean 'project'?"),
+        ('split = "even"', 'split = "even"\nresources = ["i-0nothere"]',
+         "allocation.shared[1] (kubernetes).resources = 'i-0nothere' matches no resource",
+         "the closest resource ids: "),
+        ("[allocation.accounts]", '[allocation.namespaces]\nml-servng = "inference"\n\n[allocation.accounts]',
+         "allocation.namespaces: 'ml-servng' matches no namespace", "the store holds none"),
+    ],
+)  # fmt: skip
+def test_a_policy_naming_what_the_store_lacks_is_refused(cli, demo_db: Path, demo_config: Path, old: str, new: str,
+                                                         message: str, hint: str) -> None:  # fmt: skip
+    """A typo in a map or a pool moves cost in silence (a pool that catches nothing, an alias never applied)."""
+    text = demo_config.read_text()
+    assert old in text
+    demo_config.write_text(text.replace(old, new, 1))
+    for fmt in ("table", "json"):
+        result = cli("--config", demo_config, "report", "--db", demo_db, "--by", "team", "--format", fmt)
+        assert result.code == 2 and result.out == ""
+        assert f"{demo_config}: {message}" in result.err and hint in result.err
+
+
+def test_the_policy_is_checked_against_telemetry_too(db: Path) -> None:
+    """Namespaces and teams that only GPU processes and labels name (the gpu-sm and gpu-hours splits) are known."""
+    from finops.allocation_policy import check_scopes
+    from finops.scopes import StoreValues
+
+    _shared_node_store(db)
+    pool = SharedPool("gpu node", "gpu-sm", resources=(NODE,), teams=("a", "b"))
+    policy = AllocationPolicy(namespaces={"ns-a": "a", "ns-b": "b"}, origin="finops.toml", shared=(pool,))
+    with open_store(db, read_only=True) as store:
+        check_scopes(policy, StoreValues(store, policy))  # every name is in the store: no error
+        typo = AllocationPolicy(namespaces={"ns-c": "c"}, origin="finops.toml")
+        with pytest.raises(UsageError) as error:
+            check_scopes(typo, StoreValues(store, typo))
+    assert "allocation.namespaces: 'ns-c' matches no namespace" in error.value.message
+    assert "Valid: ns-a, ns-b" in (error.value.hint or "")

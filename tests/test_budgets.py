@@ -130,7 +130,11 @@ def test_the_forecast_is_weekday_seasonal_and_skips_open_days(db: Path) -> None:
     )
     assert result.actual == sum(cost[d] for d in november if d in cost)
     assert result.forecast == expected
-    assert result.status == "fail" and result.breach == "forecast"  # 2,560 forecast against 2,000
+    # 2,560 forecast against 2,000: a warning unless the check fails on the forecast
+    assert result.status == "warn" and result.breach == "forecast"
+    with open_store(db, read_only=True) as store:
+        (gated,) = check_budgets(store, settings, AllocationPolicy(), date(2026, 11, 14), fail_on="forecast").results
+    assert gated.status == "fail" and gated.breach == "forecast" and gated.forecast == expected
 
 
 def test_formats_for_ci(cli, config: Path, demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +145,7 @@ def test_formats_for_ci(cli, config: Path, demo_db: Path, tmp_path: Path, monkey
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     github = _check(cli, config, demo_db, "--format", "github")
-    assert github.out.startswith("::error title=budget transfer::transfer: actual $6,190.06 reached")
+    assert github.out.startswith("::error title=budget transfer%3A fail::transfer: actual $6,190.06 reached")
     assert "### ❌ fail transfer" in summary.read_text() and "| Forecast |" in summary.read_text()
     table = _check(cli, config, demo_db)
     assert "transfer" in table.out and "fail: actual" in table.out
@@ -158,6 +162,11 @@ def test_formats_for_ci(cli, config: Path, demo_db: Path, tmp_path: Path, monkey
         ({"x": {"amount": 100, "warn": 1.2}}, "0 < warn <= fail"),
         ({"x": {"amount": 100, "period": "fortnight"}}, "period = 'fortnight' is unknown"),
         ({"x": 5}, "budgets.x must be a table"),
+        # a scope the budget's measure never reads would be ignored in silence
+        ({"x": {"amount": 1, "kind": "unit_cost", "endpoint": "e", "team": "a"}}, "team does not apply to a unit"),
+        ({"x": {"amount": 1, "kind": "gpu_hours", "team": "a", "service": "s"}}, "service does not apply to a gpu"),
+        ({"x": {"amount": 1, "kind": "idle_share", "team": "a", "tags": {"k": "v"}}}, "tags does not apply"),
+        ({"x": {"amount": 1, "endpoint": "e"}}, "endpoint does not apply to a spend budget"),
     ],
 )
 def test_bad_budgets_name_the_key(raw: dict, message: str) -> None:

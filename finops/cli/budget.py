@@ -53,8 +53,9 @@ def budget_check(
     """Check every [budgets.NAME] in finops.toml: actual and forecast against warn and fail thresholds.
 
     Exit codes: 0 all within (warnings included), 1 a budget breached (actual, or forecast with --fail-on
-    forecast), 4 data too stale to judge (a source's newest data older than budgets.freshness_hours), 2 a
-    configuration error.
+    forecast), 4 a budget that cannot be judged (a source's newest data older than budgets.freshness_hours, or no
+    data in its scope in its period), 2 a configuration error (including a scope naming a team, service,
+    account, endpoint or tag the store does not hold).
     """
     from datetime import date
 
@@ -70,7 +71,7 @@ def budget_check(
     except ValueError as e:
         raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
     with open_store(_location(db).path, read_only=True) as store:
-        check = check_budgets(store, config.budgets, config.allocation, day, config.gpu_hosts)
+        check = check_budgets(store, config.budgets, config.allocation, day, config.gpu_hosts, fail_on.value)
     fmt = output_format.value
     if fmt == "table":
         from finops.ui.budget_table import print_budgets
@@ -84,7 +85,7 @@ def budget_check(
     else:
         renderer = {"json": budget_formats.render_json, "markdown": budget_formats.render_markdown,
                     "junit": budget_formats.render_junit, "github": budget_formats.render_github}[fmt]  # fmt: skip
-        text = renderer(check, fail_on.value)
+        text = renderer(check)
         if output is None:
             sys.stdout.write(text)
         else:
@@ -92,5 +93,5 @@ def budget_check(
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if fmt == "github" and summary:
             with Path(summary).open("a", encoding="utf-8") as handle:
-                handle.write(budget_formats.render_markdown(check, fail_on.value) + "\n")
-    raise typer.Exit(check.exit_code(fail_on.value))
+                handle.write(budget_formats.render_markdown(check) + "\n")
+    raise typer.Exit(check.exit_code)

@@ -89,6 +89,10 @@ def rules_run(
     path = _report_db(db, demo=False)
     run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
     storing = not dry_run and (record or not param)
+    from finops.scopes import check_rule_params
+
+    # a trial --param naming a team, endpoint or resource the store does not hold would find nothing, quietly
+    check_rule_params(path, chosen, param or [], config.allocation)
     if (engine or config.rules_engine) == "spark":
         one_piece = [f"{r.id} ({r.origin})" for r in chosen if not r.heavy]
         if one_piece:

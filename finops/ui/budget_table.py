@@ -7,9 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from finops.budgets import BudgetCheck, BudgetResult
-from finops.output.budget_formats import status_line, value_text
+from finops.output.budget_formats import LABEL, status_line, value_text
 
-STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "stale": "magenta"}
+STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "stale": "magenta", "no_data": "magenta"}
 
 
 def _period(r: BudgetResult) -> str:
@@ -31,8 +31,9 @@ def print_budgets(check: BudgetCheck, console: Console) -> None:
         label.append(f"\n{r.budget.describe_scope()}", style="dim")
         table.add_row(label, _period(r), value_text(r, r.actual, whole=True), value_text(r, r.forecast, whole=True),
                       value_text(r, r.limit, whole=True),
-                      Text(r.status + (f": {r.breach}" if r.breach else ""), style=STYLE[r.status]))  # fmt: skip
+                      Text(LABEL[r.status] + (f": {r.breach}" if r.breach else ""), style=STYLE[r.status]))  # fmt: skip
     console.print(table)
     for r in check.results:
         if r.status != "ok":
             console.print(Text(status_line(r), style=STYLE[r.status]))
+    console.print(Text(f"{check.summary()}; exit code {check.exit_code}", style="bold"))
