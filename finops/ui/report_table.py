@@ -263,7 +263,7 @@ DROP = {
     "inference": ("kWh/1k req", "Failed", "Per 1M tokens", "p95", "Requests"),
     "commitments": ("Type", "Term", "Unused", "Amount"),
     "resources": ("Service", "Team", "Change"),
-    "freshness": ("Last loaded", "Table", "Data through"),
+    "freshness": ("Last loaded", "Data through", "Table"),  # the age says what the date does
     "allocation": ("Share", "Idle GPU", "Shared", "Direct"),
 }
 WHOLE = {"Day", "Term", "Data through", "Age", "Last loaded", "Period"}  # dates never wrap either
