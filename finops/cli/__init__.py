@@ -13,6 +13,7 @@ import typer
 
 from finops.cli import billing, budget, export, gpu, rules, shutdown, usage  # noqa: F401 - importing them registers their commands
 from finops.cli.base import _State, app
+from finops.cli.help import plain_metavars
 from finops.errors import ExitCode, FinopsError
 
 __all__ = ["app", "main", "run"]
@@ -22,7 +23,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: the one error boundary mapping exceptions to documented codes."""
     try:
         # Without standalone mode, an Exit raised by a command comes back as the return value.
-        returned = app(args=argv, standalone_mode=False)
+        returned = plain_metavars(typer.main.get_command(app))(args=argv, standalone_mode=False)
     except FinopsError as e:
         if _State.debug:
             raise

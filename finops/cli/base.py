@@ -22,14 +22,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # one error boundary below; locals may hold credentials
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
-        help="DuckDB store to use. Default: $FINOPS_DB, else \\[store] db in finops.toml, else finops.duckdb in "
+        help="DuckDB store to use. Default: $FINOPS_DB, else [store] db in finops.toml, else finops.duckdb in "
         "your user data folder.",
         show_default=False,
     ),

@@ -34,7 +34,7 @@ class Severity(StrEnum):
 
 @rules_app.command("list")
 def rules_list(docs: Annotated[bool, typer.Option(help="Print each rule's full description.")] = False) -> None:
-    """The built-in rules and your own (\\[rules] folder in finops.toml), with their parameters."""
+    """The built-in rules and your own ([rules] folder in finops.toml), with their parameters."""
     from finops.config import load_config
     from finops.rules_engine import load_rules
     from finops.ui.findings import print_rules
@@ -155,7 +155,7 @@ def rules_sql(
 
 @app.command()
 def alerts(db: DbOption = None) -> None:
-    """Send findings that are new, or due again, to the sinks in finops.toml (\\[alerts.sinks.NAME]).
+    """Send findings that are new, or due again, to the sinks in finops.toml ([alerts.sinks.NAME]).
 
     Each finding goes to each sink once (again after renotify_hours if it persists). A failed delivery is retried
     and reported with exit 3 (sink, host and what went wrong); that sink gets what it missed on the next run, and

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from finops.budgets import BudgetCheck, BudgetResult
 from finops.output.budget_formats import LABEL, status_line, value_text
+from finops.ui.fit import fit_table
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "stale": "magenta", "no_data": "magenta"}
 
@@ -32,7 +33,7 @@ def print_budgets(check: BudgetCheck, console: Console) -> None:
         table.add_row(label, _period(r), value_text(r, r.actual, whole=True), value_text(r, r.forecast, whole=True),
                       value_text(r, r.limit, whole=True),
                       Text(LABEL[r.status] + (f": {r.breach}" if r.breach else ""), style=STYLE[r.status]))  # fmt: skip
-    console.print(table)
+    console.print(fit_table(table, console.width, drop=("Period", "Forecast"), whole={"Period"}))
     for r in check.results:
         if r.status != "ok":
             console.print(Text(status_line(r), style=STYLE[r.status]))

@@ -12,6 +12,7 @@ from rich.table import Table
 from finops.findings import FindingsResult
 from finops.money import exact_text, format_money
 from finops.rules_engine import Rule
+from finops.ui.fit import fit_table
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -72,4 +73,4 @@ def render_findings(result: FindingsResult, fmt: str) -> None:
         table.add_row("[bold]new[/]" if f.new else "", f.rule_id,
                       f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", escape(f.subject.rsplit("/", 1)[-1]),
                       amount, escape(f.message))  # fmt: skip
-    console.print(table)
+    console.print(fit_table(table, console.width, drop=("Severity", "Rule")))

@@ -13,6 +13,7 @@ from finops.allocation import Allocation
 from finops.money import change_ratio, format_change, format_money
 from finops.output.tabular import short_id
 from finops.report import Breakdown, Report
+from finops.ui.fit import fit_table
 
 PROVIDER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 PROVIDER_GLYPHS = ("█", "▓", "▒", "░")  # providers stay apart without colour (NO_COLOR, pipes, email)
@@ -66,7 +67,7 @@ def _breakdown_table(b: Breakdown, report: Report) -> Table:
     return table
 
 
-def _daily(report: Report) -> Table:
+def _daily(report: Report, columns: int = 120) -> Table:
     providers = sorted({p for d in report.daily for p in d.by_provider})
     styles = {p: PROVIDER_STYLES[i % len(PROVIDER_STYLES)] for i, p in enumerate(providers)}
     glyphs = {p: PROVIDER_GLYPHS[i % len(PROVIDER_GLYPHS)] for i, p in enumerate(providers)}
@@ -76,7 +77,8 @@ def _daily(report: Report) -> Table:
     table.add_column("Cost", justify="right")
     table.add_column("By provider", no_wrap=True)
     largest = max((d.total for d in report.daily), default=Decimal(0))
-    width = 40
+    cost = max((len(format_money(d.total, report.currency, places=0)) for d in report.daily), default=4)
+    width = max(10, min(40, columns - 10 - cost - 6))  # the bar takes what the day and its cost leave
     for d in report.daily:
         bar = Text()
         for provider, amount in d.by_provider.items():
@@ -253,25 +255,26 @@ def _allocation(report: Report, allocation: Allocation) -> list[object]:
     return parts
 
 
-NARROW = 100  # below this many columns, decorative and secondary columns give way to the amounts
-SECONDARY = {"Previous", "", "Share", "List", "Util", "Inst.", "Type", "GPU-h", "Price", "Failed", "Per 1M tokens",
-             "kWh/1k req", "Per month", "Idle since"}  # fmt: skip
+# Least useful first: what gives way, in order, when a table does not fit the terminal (finops.ui.fit).
+DROP = {
+    "breakdown": ("", "Previous", "Share"),
+    "gpu": ("List", "Util", "Inst.", "GPU-h", "GPUs"),
+    "gpu_idle": ("Price", "Type", "GPU-h", "Busy", "Team"),
+    "inference": ("kWh/1k req", "Failed", "Per 1M tokens", "p95", "Requests"),
+    "commitments": ("Type", "Term", "Unused", "Amount"),
+    "resources": ("Service", "Team", "Change"),
+    "freshness": ("Last loaded", "Data through", "Table"),  # the age says what the date does
+    "allocation": ("Share", "Idle GPU", "Shared", "Direct"),
+}
+WHOLE = {"Day", "Term", "Data through", "Age", "Last loaded", "Period"}  # dates never wrap either
 
 
-def fit(renderable: object, width: int) -> object:
-    """Make a table readable at `width`: amounts (right-aligned columns) never shrink, since a truncated amount
-    reads as another amount; in a narrow terminal the secondary columns are dropped instead."""
+def fit(renderable: object, width: int, drop: tuple[str, ...] = ()) -> object:
+    """Make a table readable at `width` (finops.ui.fit): amounts and dates whole, names folded, the columns in
+    `drop` left out first, least useful first."""
     if not isinstance(renderable, Table):
         return renderable
-    if width < NARROW:
-        renderable.columns[:] = [
-            c for c in renderable.columns if c.header not in SECONDARY or c is renderable.columns[0]
-        ]
-    for column in renderable.columns:
-        if column.justify == "right":
-            column.min_width = max((len(str(cell)) for cell in column.cells), default=0)
-            column.no_wrap = True
-    return renderable
+    return fit_table(renderable, width, drop=drop, whole=WHOLE)
 
 
 def print_report(report: Report, console: Console) -> None:
@@ -286,20 +289,23 @@ def print_report(report: Report, console: Console) -> None:
         _change_text(report.total, report.previous_total),
         f" against {report.previous.label} ({format_money(report.previous_total, cur)})",
     )
+    width = console.width
     parts: list[object] = [header, ""]
     parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
     if report.allocation is not None:  # --by team: the allocation is the answer asked for; the rest is noise
-        parts += _allocation(report, report.allocation)
-        console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]
+        allocation = _allocation(report, report.allocation)
+        parts += [fit(allocation[0], width, DROP["allocation"]), *(fit(p, width) for p in allocation[1:])]
+        console.print(Group(*parts))  # type: ignore[arg-type]
         return
     for b in report.breakdowns:
-        parts += [_breakdown_table(b, report), ""]
-    parts += [_gpu(report), ""]
+        parts += [fit(_breakdown_table(b, report), width, DROP["breakdown"]), ""]
+    parts += [fit(_gpu(report), width, DROP["gpu"]), ""]
     if report.gpu_idle:
-        parts += [_gpu_idle(report), ""]
+        parts += [fit(_gpu_idle(report), width, DROP["gpu_idle"]), ""]
     if report.inference:
-        parts += [_inference(report), ""]
+        parts += [fit(_inference(report), width, DROP["inference"]), ""]
     if report.commitments:
-        parts += [_commitments(report), ""]
-    parts += [_resources(report), "", _daily(report), "", _freshness(report)]
-    console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]
+        parts += [fit(_commitments(report), width, DROP["commitments"]), ""]
+    parts += [fit(_resources(report), width, DROP["resources"]), "", fit(_daily(report, width), width), ""]
+    parts += [fit(_freshness(report), width, DROP["freshness"])]
+    console.print(Group(*parts))  # type: ignore[arg-type]

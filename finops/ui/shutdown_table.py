@@ -15,7 +15,7 @@ from finops.output.tabular import short_id
 from finops.shutdown_apply import ApplyResult
 from finops.shutdown_plan import Plan
 from finops.shutdown_policy import ShutdownPolicy
-from finops.ui.report_table import fit
+from finops.ui.fit import fit_table
 
 STYLE = {"stop": "bold red", "stopped": "bold red", "marked": "yellow", "waiting": "yellow", "unmark": "cyan",
          "unmarked": "cyan", "skip": "dim", "skipped": "dim", "failed": "bold magenta"}  # fmt: skip
@@ -27,16 +27,17 @@ def print_plan(plan: Plan, policy: ShutdownPolicy) -> None:
     table = Table(title=f"Shutdown plan at {plan.now:%Y-%m-%d %H:%M} UTC (shutdown {state})", title_justify="left",
                   title_style="bold")  # fmt: skip
     for name in ("Action", "Instance", "Type", "GPUs", "Idle since", "Per hour", "Per month", "Why"):
-        why = name == "Why"
         table.add_column(name, justify="right" if name in ("GPUs", "Per hour", "Per month") else "left",
-                         overflow="fold", ratio=3 if why else None, min_width=24 if why else None)  # fmt: skip
+                         overflow="fold")  # fmt: skip
     for i in plan.items:
         table.add_row(f"[{STYLE[i.action]}]{i.action}[/]", escape(short_id(i.instance)), escape(i.instance_type or "-"),
                       str(i.gpus or "-"), f"{i.idle_since:%m-%d %H:%M}" if i.idle_since else "-",
                       format_money(i.per_hour) if i.per_hour is not None else "-",
                       format_money(i.per_month, places=0) if i.per_month is not None else "-",
                       escape(i.reason))  # fmt: skip
-    console.print(fit(table, console.width))
+    console.print(
+        fit_table(table, console.width, drop=("Type", "Idle since", "GPUs", "Per month"), whole={"Idle since"})
+    )
     saved = sum((i.per_hour or Decimal(0) for i in plan.to_stop), Decimal(0))
     console.print(f"{len(plan.to_stop)} to stop ({format_money(saved)} per hour); {plan.busy} working instance(s) "
                   "not listed.", highlight=False)  # fmt: skip
@@ -62,7 +63,7 @@ def print_decisions(result: ApplyResult) -> None:
     for d in result.decisions:
         table.add_row(f"[{STYLE[d.action]}]{d.action}[/]", escape(short_id(d.instance)),
                       format_money(d.per_hour) if d.per_hour is not None else "-", escape(d.reason))  # fmt: skip
-    console.print(table)
+    console.print(fit_table(table, console.width))
 
 
 def print_log(rows: list[tuple[Any, ...]]) -> None:
@@ -73,7 +74,7 @@ def print_log(rows: list[tuple[Any, ...]]) -> None:
     for at, run_id, actor, instance, _provider, action, reason, _per_hour, _evidence in rows:
         table.add_row(f"{at:%Y-%m-%d %H:%M}", run_id, escape(actor), escape(short_id(instance)),
                       f"[{STYLE.get(action, '')}]{action}[/]", escape(reason))  # fmt: skip
-    console.print(table)
+    console.print(fit_table(table, console.width, drop=("Run", "Who"), whole={"When"}))
 
 
 def log_json(rows: list[tuple[Any, ...]]) -> str:

@@ -18,6 +18,11 @@ from finops.paths import DbLocation
 from finops.store import LoadResult
 from finops.sync import PeriodResult
 from finops.ui.console import err_console
+from finops.ui.fit import fit_table
+
+# Least useful first: what gives way when the summary does not fit the terminal (finops.ui.fit).
+LOAD_DROP = ("Was", "Effective before", "Billed")
+SYNC_DROP = ("Was", "Effective before", "Billed", "Rows")
 
 
 def _amount(value: Decimal | None) -> str:
@@ -38,8 +43,16 @@ def print_load_result(result: LoadResult, db: Path) -> None:
         console.print(f"unchanged: these files are already loaded in {db}; nothing written (use --force to reload)")
         return
     table = Table(title=f"Loaded into {db} (load {result.load_id})", title_justify="left")
-    for name in ("Source", "Billing period", "Rows", "Was", "Billed", "Effective", "Effective before"):
-        table.add_column(name, justify="left" if name in ("Source", "Billing period") else "right", no_wrap=True)
+    for name in (
+        "Source",
+        "Period",
+        "Rows",
+        "Was",
+        "Billed",
+        "Effective",
+        "Effective before",
+    ):  # Period: billing period
+        table.add_column(name, justify="left" if name in ("Source", "Period") else "right", no_wrap=True)
     for change in result.slices:
         table.add_row(
             change.source,
@@ -50,7 +63,7 @@ def print_load_result(result: LoadResult, db: Path) -> None:
             _amount(change.effective_total),
             _amount(change.previous_effective_total),
         )
-    console.print(table)
+    console.print(fit_table(table, console.width, drop=LOAD_DROP, whole={"Period"}))
     console.print(f"{result.rows:,} rows in {len(result.slices)} slice(s); each replaced what was there before.")
     for other in result.also:  # FOCUS contract commitments, loaded in the same transaction
         contracts = {change.slice for change in other.slices}
@@ -96,7 +109,7 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
                 _amount(change.previous_effective_total),
                 _delta(change.effective_total, change.previous_effective_total),
             )  # fmt: skip
-    console.print(table)
+    console.print(fit_table(table, console.width, drop=SYNC_DROP, whole={"Period", "Status"}))
     if any(change.rows == 0 for r in results for change in r.load.slices):
         console.print("emptied: the source now lists no rows for a period; what the store held for it was removed")
     if results and all(r.load.unchanged for r in results):
