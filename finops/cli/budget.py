@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from finops.cli.base import DbOption, _location, _State, app
+from finops.cli.base import DbOption, _State, app, read_only_db
 
 budget_app = typer.Typer(help="Budgets: spend, unit cost, idle GPU share and GPU quotas.", no_args_is_help=True)
 app.add_typer(budget_app, name="budget")
@@ -69,7 +69,7 @@ def budget_check(
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError as e:
         raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
-    with open_store(_location(db).path, read_only=True) as store:
+    with open_store(read_only_db(db, what="budget check"), read_only=True) as store:
         check = check_budgets(store, config.budgets, config.allocation, day, config.gpu_hosts)
     fmt = output_format.value
     if fmt == "table":

@@ -12,8 +12,7 @@ from finops.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     pass
 
-from finops.cli.base import DbOption, FindingsFormat, _location, _State, app
-from finops.cli.billing import _report_db
+from finops.cli.base import DbOption, FindingsFormat, _location, _State, app, read_only_db
 
 rules_app = typer.Typer(help="Rules: what costs money for no return, as findings.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -75,7 +74,7 @@ def rules_run(
 
     config = load_config(_State.config)
     chosen = select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before anything opens
-    path = _report_db(db, demo=False)
+    path = read_only_db(db, what="rules run")
     run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
     if (engine or config.rules_engine) == "spark":
         one_piece = [f"{r.id} ({r.origin})" for r in chosen if not r.heavy]

@@ -274,7 +274,7 @@ def fit(renderable: object, width: int) -> object:
     return renderable
 
 
-def print_report(report: Report, console: Console) -> None:
+def print_report(report: Report, console: Console, *, warnings: bool = True) -> None:
     cur = report.currency
     header = Text.assemble(
         ("Cloud spend ", "bold"),
@@ -287,7 +287,7 @@ def print_report(report: Report, console: Console) -> None:
         f" against {report.previous.label} ({format_money(report.previous_total, cur)})",
     )
     parts: list[object] = [header, ""]
-    parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
+    parts += [Text(f"warning: {w}", style="yellow") for w in (report.warnings if warnings else ())]
     if report.allocation is not None:  # --by team: the allocation is the answer asked for; the rest is noise
         parts += _allocation(report, report.allocation)
         console.print(Group(*(fit(p, console.width) for p in parts)))  # type: ignore[arg-type]
