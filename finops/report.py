@@ -159,7 +159,9 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         commitments = read_commitments(store, bounds[2], bounds[3])
         coverage = read_coverage(store, period, previous, (bounds[0], bounds[1]))
         data_warnings = coverage_warnings(store, coverage)
-        tag_keys = [name[4:] for name, _ in dimensions if name.startswith("tag:")]
+        # A tag key whose every line is (untagged) may be on no row at all: only then look the known keys up.
+        tag_keys = [name[4:] for name, _ in dimensions if name.startswith("tag:")
+                    and rows[name] and all(key == "(untagged)" for key, *_ in rows[name])]  # fmt: skip
         data_warnings += unknown_tag_warnings(store, tag_keys, (bounds[0], bounds[1]))
         allocation = None
         if options.allocation is not None:
