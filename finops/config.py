@@ -71,6 +71,7 @@ class Config:
     shutdown: ShutdownPolicy = field(default_factory=ShutdownPolicy)  # [shutdown]: the rails of `shutdown apply`
     rules_engine: str = "duckdb"  # [rules] engine: where the rules' heavy tier runs
     spark: SparkSettings = field(default_factory=SparkSettings)  # [rules.spark]: master, tables, conf
+    data: dict[str, Any] = field(default_factory=dict)  # the file as read, for `finops config show`
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -141,7 +142,7 @@ def load_config(flag: Path | None = None) -> Config:
                   inference_targets=_targets(data.get("inference", {}), path),
                   budgets=parse_budgets(data.get("budgets"), path),
                   shutdown=parse_shutdown(data.get("shutdown"), path), rules_engine=engine,
-                  spark=parse_spark(rules.get("spark"), path))  # fmt: skip
+                  spark=parse_spark(rules.get("spark"), path), data=data)  # fmt: skip
 
 
 def _targets(table: dict[str, Any], path: Path) -> tuple[Target, ...]:

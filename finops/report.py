@@ -28,6 +28,7 @@ from finops.report_sections import (
     read_gpu_summary,
     read_stored_findings,
 )
+from finops.report_warnings import Coverage, coverage_warnings, read_coverage, unknown_tag_warnings
 from finops.store import Store, open_store
 from finops.tags import normalize_key
 
@@ -118,6 +119,12 @@ class Report:
     unit_cost_daily: dict[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
     findings: tuple[StoredFinding, ...] = ()
     commitments: tuple[Commitment, ...] = ()  # FOCUS 1.3+ contract commitments active in the period
+    coverage: dict[str, Coverage] = field(default_factory=dict)  # "period", "previous": the days with data
+
+    @property
+    def empty(self) -> bool:
+        """No cost data at all in the period: its total is unknown, not zero (`--fail-on-empty`)."""
+        return bool(self.coverage) and self.coverage["period"].empty
 
 
 def build_report(db: Path, options: ReportOptions) -> Report:
@@ -150,6 +157,12 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         inference = read_inference(store, bounds[2], bounds[3], cost)
         freshness = read_freshness(store)
         commitments = read_commitments(store, bounds[2], bounds[3])
+        coverage = read_coverage(store, period, previous, (bounds[0], bounds[1]))
+        data_warnings = coverage_warnings(store, coverage)
+        # A tag key whose every line is (untagged) may be on no row at all: only then look the known keys up.
+        tag_keys = [name[4:] for name, _ in dimensions if name.startswith("tag:")
+                    and rows[name] and all(key == "(untagged)" for key, *_ in rows[name])]  # fmt: skip
+        data_warnings += unknown_tag_warnings(store, tag_keys, (bounds[0], bounds[1]))
         allocation = None
         if options.allocation is not None:
             # Allocation is always amortised (EffectiveCost): reuse the idle section only when it was priced so.
@@ -164,7 +177,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         if options.details:
             unit_daily = read_unit_cost_daily(store, bounds[2], bounds[3], cost)
             findings = read_stored_findings(store, period.start, period.end)
-    warnings = [*(allocation.warnings if allocation else ())]
+    warnings = [*data_warnings, *(allocation.warnings if allocation else ())]
     known = [c for c, _ in currencies if c]
     if len(known) > 1:
         warnings.append(f"several billing currencies in this period ({', '.join(known)}); amounts are summed as is")
@@ -190,6 +203,7 @@ def build_report(db: Path, options: ReportOptions) -> Report:
         unit_cost_daily=unit_daily,
         findings=findings,
         commitments=commitments,
+        coverage=coverage,
     )
 
 

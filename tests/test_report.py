@@ -245,3 +245,78 @@ def test_quiet_leaves_stderr_to_errors(cli, tmp_path: Path) -> None:
     assert demo.code == 0 and demo.err == "" and json.loads(demo.out)["kind"] == "finops.report"
     missing = cli("--quiet", "report", "--db", tmp_path / "none.duckdb")
     assert missing.code == 2 and "error: no finops database" in missing.err
+
+
+# Issue 16, item 8: what the figures cannot say by themselves is said on stderr and in the JSON's warnings.
+FOCUS_SAMPLE = Path(__file__).parent / "data" / "billing" / "focus-sample-data" / "FOCUS-1.0" / "focus_sample.csv"
+
+
+def test_a_period_without_data_warns_and_fails_on_empty(cli, demo_db: Path) -> None:
+    result = cli("report", "--db", demo_db, "--period", "2020-01")
+    assert result.code == 0  # a report, but not a silent one
+    assert "warning: no cost data for January 2020 (2020-01-01..2020-01-31)" in result.err
+    assert "the store's cost data runs 2026-08-23..2026-11-20" in result.err  # the demo's first and last days
+    assert "warning:" not in result.out  # on stderr, not twice on a terminal
+    as_json = cli("report", "--db", demo_db, "--period", "2020-01", "--format", "json", "--fail-on-empty")
+    assert as_json.code == 4  # STALE: data missing, too stale to judge (README, Exit codes)
+    assert "error: no cost data for January 2020: --fail-on-empty" in as_json.err
+    doc = json.loads(as_json.out)  # the report is still written first
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["coverage"]["period"] == {"days": 31, "days_with_data": 0, "with_data": ""}
+    assert any(w.startswith("no cost data for January 2020") for w in doc["warnings"])
+    ok = cli("report", "--db", demo_db, "--period", "2026-10", "--fail-on-empty")  # a month with data passes
+    assert ok.code == 0 and "warning" not in ok.err
+
+
+def _days_with_data(start: str, end: str) -> list[str]:
+    """Days in [start, end) on which a line item of at most a day starts, straight from the CSV with DuckDB."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute(
+        """SELECT DISTINCT CAST(CAST("ChargePeriodStart" AS TIMESTAMPTZ) AS DATE) AS d
+           FROM read_csv(?, all_varchar = true)
+           WHERE CAST("ChargePeriodEnd" AS TIMESTAMPTZ) - CAST("ChargePeriodStart" AS TIMESTAMPTZ) <= INTERVAL 1 DAY
+             AND CAST("ChargePeriodStart" AS TIMESTAMPTZ) >= CAST(? AS TIMESTAMPTZ)
+             AND CAST("ChargePeriodStart" AS TIMESTAMPTZ) < CAST(? AS TIMESTAMPTZ) ORDER BY d""",
+        [str(FOCUS_SAMPLE), start, end],
+    ).fetchall()
+    return [str(d) for (d,) in rows]
+
+
+def test_a_partly_loaded_comparison_window_is_named(cli, db: Path) -> None:
+    """The FinOps Foundation's FOCUS 1.0 sample holds September 2024 only: 21 days from Sep 10 compare with the 21
+    days before (Aug 20 - Sep 9), of which only Sep 1-9 hold data."""
+    assert cli("ingest", "--db", db, FOCUS_SAMPLE).code == 0
+    previous_days = _days_with_data("2024-08-20", "2024-09-10")
+    assert previous_days == [f"2024-09-0{d}" for d in range(1, 10)]  # what the file holds, read by hand
+    result = cli("report", "--db", db, "--period", "2024-09-10..2024-09-30", "--format", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["coverage"]["previous"] == {"days": 21, "days_with_data": 9, "with_data": "2024-09-01..2024-09-09"}
+    assert doc["coverage"]["period"]["days_with_data"] == len(_days_with_data("2024-09-10", "2024-10-01")) == 21
+    warning = (
+        "the comparison window 2024-08-20 to 2024-09-09 (2024-08-20..2024-09-09) has cost data on only 9 of 21 "
+        "days (2024-09-01..2024-09-09): the change compares against a partly loaded window"
+    )
+    assert doc["warnings"] == [warning]
+    assert f"warning: {warning}" in result.err
+    whole = cli("report", "--db", db, "--period", "2024-09-16..2024-09-30", "--format", "json")  # Sep 1-15 before
+    assert json.loads(whole.out)["warnings"] == [] and "warning" not in whole.err
+
+
+def test_an_unknown_tag_key_is_named_with_the_known_ones(cli, demo_db: Path) -> None:
+    result = cli("report", "--db", demo_db, "--group-by", "tag:nonexistent,tag:tem,tag:team", "--format", "json")
+    assert result.code == 0
+    # The sample files' tag keys (user:project, user:owner, user:Name, team, Team, user:team, user:Team,
+    # cost-center, user:cost-center, user:service), as finops normalises tag keys at ingest (README: "keys are
+    # normalised").
+    known = "known tag keys: cost_center, name, owner, project, service, team"
+    warnings = json.loads(result.out)["warnings"]
+    assert warnings == [
+        "--group-by tag:nonexistent: no cost row in these windows has the tag 'nonexistent', so all spend shows as "
+        f"(untagged); {known}",
+        "--group-by tag:tem: no cost row in these windows has the tag 'tem', so all spend shows as (untagged); "
+        f"did you mean 'team'? {known}",
+    ]
+    assert all(f"warning: {w}" in result.err for w in warnings)

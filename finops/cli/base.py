@@ -52,6 +52,7 @@ class FindingsFormat(StrEnum):
 class _State:
     debug = False
     config: Path | None = None
+    db: Path | None = None  # --db given before the command (`finops --db x report`)
 
 
 def _location(db: Path | None) -> DbLocation:
@@ -59,7 +60,27 @@ def _location(db: Path | None) -> DbLocation:
     from finops.paths import resolve_db
 
     config = load_config(_State.config)
-    return resolve_db(db, config.db, config.path)
+    return resolve_db(db if db is not None else _State.db, config.db, config.path)
+
+
+def read_only_db(db: Path | None, demo: bool = False, what: str = "report") -> Path:
+    """The store a read-only command reads: the one configured, or, when there is none yet (and no --db,
+    $FINOPS_DB or [store] db names one), the embedded demo, said on stderr. Commands that write to a cloud or
+    send messages (sync, alerts, shutdown apply) never come here: they never run on the demo."""
+    from finops.demo import ensure_demo_db
+    from finops.ui.console import err_console
+
+    location = _location(db)
+    if not demo and (location.explicit or location.path.exists()):
+        return location.path
+    path = ensure_demo_db()
+    err_console().print(
+        f"[bold yellow]Demo data[/]: no finops database yet, so this {what} shows the embedded demo "
+        f"(Lumen Labs, fictional) from {path}.\n"
+        "Load your own with [bold]finops ingest PATH[/] (FOCUS files).",
+        highlight=False,
+    )
+    return path
 
 
 def _version(value: bool) -> None:
@@ -90,10 +111,12 @@ def _main(
         Path | None,
         typer.Option("--config", help="finops.toml to use. Default: $FINOPS_CONFIG, ./finops.toml, user config."),
     ] = None,
+    db: DbOption = None,
 ) -> None:
-    """Global options apply to every command."""
+    """Global options apply to every command, before or after its name (`finops -v report`, `finops report -v`)."""
     _State.debug = debug or os.environ.get("FINOPS_DEBUG") == "1"
     _State.config = config
+    _State.db = db
     level_name = os.environ.get("FINOPS_LOG_LEVEL", "")
     from finops.ui.console import Settings
 

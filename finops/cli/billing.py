@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from finops.cli.base import DbOption, OutputFormat, _location, _State, app
+from finops.cli.base import DbOption, OutputFormat, _location, _State, app, read_only_db
 from finops.errors import ExitCode
 
 
@@ -81,6 +81,14 @@ def report(
             "policy in finops.toml. Team totals sum to the period's total to the cent.",
         ),
     ] = None,
+    fail_on_empty: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-empty",
+            help="Exit 4 (data too stale to judge) when the period has no cost data at all, after the report: for "
+            "CI, so an unloaded month is never a $0.00 pass.",
+        ),
+    ] = False,
 ) -> None:
     """Spend for a period next to the one before: totals, breakdowns, GPUs, top resources, daily trend, freshness.
 
@@ -88,7 +96,7 @@ def report(
     """
     from finops.config import load_config
     from finops.report import ReportOptions, build_report
-    from finops.ui.render import render_report
+    from finops.ui.render import print_warnings, render_report
 
     config = load_config(_State.config)
     db_path = _report_db(db, demo)
@@ -104,6 +112,14 @@ def report(
                             gpu_hosts=config.gpu_hosts, allocation=policy, details=html)  # fmt: skip
     result = build_report(db_path, options)
     render_report(result, output_format.value, output)
+    print_warnings(result)
+    if fail_on_empty and result.empty:
+        from finops.errors import StaleDataError
+
+        raise StaleDataError(
+            f"no cost data for {result.period.label}: --fail-on-empty",
+            hint="load the period first (finops sync, finops ingest PATH), or pick another with --period",
+        )
 
 
 @app.command()
@@ -172,17 +188,4 @@ def _is_demo(path: Path) -> bool:
 
 
 def _report_db(db: Path | None, demo: bool) -> Path:
-    from finops.demo import ensure_demo_db
-    from finops.ui.console import err_console
-
-    location = _location(db)
-    if not demo and (location.explicit or location.path.exists()):
-        return location.path
-    path = ensure_demo_db()
-    err_console().print(
-        "[bold yellow]Demo data[/]: no finops database yet, so this report shows the embedded demo "
-        f"(Lumen Labs, fictional) from {path}.\n"
-        "Load your own with [bold]finops ingest PATH[/] (FOCUS files).",
-        highlight=False,
-    )
-    return path
+    return read_only_db(db, demo, "report")

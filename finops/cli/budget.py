@@ -29,6 +29,20 @@ class FailOn(StrEnum):
     forecast = "forecast"
 
 
+def _gate_db(db: Path | None) -> Path:
+    """The store a budget check judges. Unlike the other read-only commands it never falls back to the demo: a CI
+    gate run before any sync would otherwise pass or fail on fictional data."""
+    from finops.errors import StaleDataError
+
+    location = _location(db)
+    if not location.explicit and not location.path.exists():  # one named but missing is a config error (exit 2)
+        raise StaleDataError(
+            f"no finops database at {location.path}: nothing to judge the budgets on",
+            hint="run `finops sync` (or `finops ingest PATH`) first, or point --db / $FINOPS_DB at the store",
+        )
+    return location.path
+
+
 @budget_app.command("check")
 def budget_check(
     db: DbOption = None,
@@ -70,7 +84,7 @@ def budget_check(
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError as e:
         raise UsageError(f"--as-of {as_of!r}: {e}", hint="use YYYY-MM-DD") from e
-    with open_store(_location(db).path, read_only=True) as store:
+    with open_store(_gate_db(db), read_only=True) as store:
         check = check_budgets(store, config.budgets, config.allocation, day, config.gpu_hosts, fail_on.value)
     fmt = output_format.value
     if fmt == "table":

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from finops.cli.base import DbOption, _location, app
+from finops.cli.base import DbOption, app, read_only_db
 
 export_app = typer.Typer(help="Hand clean data to other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -28,5 +28,5 @@ def export_focus(
     from finops.focus_export import export_focus as run
     from finops.ui.console import err_console
 
-    result = run(_location(db).path, output, output_format, version)
+    result = run(read_only_db(db, what="export"), output, output_format, version)
     err_console().print(f"{result.rows:,} rows into {len(result.files)} file(s) under {result.folder}", highlight=False)

@@ -12,8 +12,7 @@ from finops.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     pass
 
-from finops.cli.base import DbOption, FindingsFormat, _location, _State, app
-from finops.cli.billing import _report_db
+from finops.cli.base import DbOption, FindingsFormat, _location, _State, app, read_only_db
 
 rules_app = typer.Typer(help="Rules: what costs money for no return, as findings.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
@@ -86,7 +85,7 @@ def rules_run(
         raise UsageError("--dry-run and --record contradict each other", hint="choose one")
     config = load_config(_State.config)
     chosen = select(load_rules(config.rules_folder), rule_ids or [])  # unknown ids fail before anything opens
-    path = _report_db(db, demo=False)
+    path = read_only_db(db, what="rules run")
     run = (config.rules_folder, rule_ids or [], period, as_of, param or [])
     storing = not dry_run and (record or not param)
     from finops.scopes import check_rule_params

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from finops.cli.base import DbOption, FindingsFormat, _location, _State, app
+from finops.cli.base import DbOption, FindingsFormat, _location, _State, app, read_only_db
 
 shutdown_app = typer.Typer(help="Stop idle GPU instances, behind safety rails (off unless enabled).",
                            no_args_is_help=True)  # fmt: skip
@@ -49,7 +49,7 @@ def shutdown_plan(
     from finops.ui.shutdown_table import plan_json, print_plan
 
     config = load_config(_State.config)
-    with open_store(_location(db).path, read_only=True) as store:
+    with open_store(read_only_db(db, what="plan"), read_only=True) as store:
         plan = make_plan(store, config.shutdown, cloud_clients(config.shutdown), _now(at), config.gpu_hosts)
     if output_format is FindingsFormat.json:
         text = plan_json(plan)

@@ -12,6 +12,7 @@ from finops.commitments import Commitment
 from finops.money import change_ratio, exact_text
 from finops.periods import Period
 from finops.report import Line, Report
+from finops.report_warnings import coverage_dict
 
 VERSION = 1
 
@@ -178,6 +179,7 @@ def _report_dict(report: Report) -> dict[str, Any]:
         ],
         "allocation": None if report.allocation is None else _allocation(report.allocation),
         "warnings": list(report.warnings),
+        **({"coverage": coverage_dict(report.coverage)} if report.coverage else {}),
     }
 
 

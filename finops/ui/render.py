@@ -18,7 +18,8 @@ def render_report(report: Report, fmt: str, output: Path | None) -> None:
     if fmt == "table":
         from finops.ui.report_table import print_report
 
-        emit(output, table=lambda console: print_report(report, console))
+        # Warnings go to stderr (print_warnings); a table written to a file keeps them in its body too.
+        emit(output, table=lambda console: print_report(report, console, warnings=output is not None))
         return
     if fmt == "json":
         from finops.output.report_json import render_json
@@ -37,6 +38,17 @@ def render_report(report: Report, fmt: str, output: Path | None) -> None:
 
         text = render_markdown(report)
     emit(output, text=text)
+
+
+def print_warnings(report: Report) -> None:
+    """Each warning on stderr, whatever the format: what the figures cannot say by themselves."""
+    from rich.markup import escape
+
+    from finops.ui.console import err_console
+
+    console = err_console()
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
 def emit(output: Path | None, *, text: str = "", table: Callable[[Console], None] | None = None) -> None:

@@ -277,7 +277,7 @@ def fit(renderable: object, width: int, drop: tuple[str, ...] = ()) -> object:
     return fit_table(renderable, width, drop=drop, whole=WHOLE)
 
 
-def print_report(report: Report, console: Console) -> None:
+def print_report(report: Report, console: Console, *, warnings: bool = True) -> None:
     cur = report.currency
     header = Text.assemble(
         ("Cloud spend ", "bold"),
@@ -291,7 +291,7 @@ def print_report(report: Report, console: Console) -> None:
     )
     width = console.width
     parts: list[object] = [header, ""]
-    parts += [w for w in (Text(f"warning: {w}", style="yellow") for w in report.warnings)]
+    parts += [Text(f"warning: {w}", style="yellow") for w in (report.warnings if warnings else ())]
     if report.allocation is not None:  # --by team: the allocation is the answer asked for; the rest is noise
         allocation = _allocation(report, report.allocation)
         parts += [fit(allocation[0], width, DROP["allocation"]), *(fit(p, width) for p in allocation[1:])]

@@ -118,19 +118,9 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
 
 def print_config(config: Config, db: DbLocation) -> None:
     """Settings on stdout (they are the data asked for), TOML-like: `key = value  # where it came from`."""
-    file = str(config.path) if config.path else "(no finops.toml found)"
-    lines = [f"# config file: {file}", f"store.db = {str(db.path)!r}  # {db.origin}"]
-    for source in config.sources:
-        lines.append(f"sources.{source.name}.type = {source.type!r}  # {file}")
-        for key, value in source.settings.items():
-            lines.append(f"sources.{source.name}.{key} = {value!r}  # {file}")
-    if config.rules_folder:
-        lines.append(f"rules.folder = {str(config.rules_folder)!r}  # {file}")
-    lines.append(f"rules.engine = {config.rules_engine!r}  # {file if config.path else 'default'}")
-    if config.rules_engine == "spark" or config.spark.tables or config.spark.conf:
-        lines.append(f"rules.spark.master = {config.spark.shown_master!r}  # the token, if any, is not shown")
-        lines.extend(f"rules.spark.tables.{k} = {v!r}" for k, v in config.spark.tables.items())
-    print("\n".join(lines))
+    from finops.config_show import config_lines
+
+    print("\n".join(config_lines(config, db)))
 
 
 def print_checks(checks: list[Check]) -> bool:
