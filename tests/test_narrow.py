@@ -1,4 +1,4 @@
-"""Every table readable at 60, 80 and 120 columns: golden files for the report, the ingest summary, budget check,
+"""Every table readable at 60, 80 and 120 columns: golden files for the report, the ingest and sync summaries, budget check,
 rules findings and the shutdown plan, and no amount cut at 60 or 80 (a cut amount reads as another amount)."""
 
 from __future__ import annotations
@@ -87,6 +87,32 @@ def _ingest(cli, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     return _captured(capsys)
 
 
+def _sync(cli, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> str:
+    """The sync summary: real loads of the same FOCUS files (new into an empty store, then replaced), a source
+    whose manifest is unchanged, and a period that failed, as `finops sync` lists them."""
+    from finops.errors import SourceError
+    from finops.ingest import ingest_focus
+    from finops.store import LoadResult
+    from finops.sync import PeriodResult
+    from finops.ui.summary import print_sync_results
+
+    new = ingest_focus(tmp_path / "new.duckdb", INGESTED[:1])
+    ingest_focus(tmp_path / "store.duckdb", INGESTED[:1])
+    restated = tmp_path / INGESTED[0].name  # the same export restated: its last 40 rows dropped
+    restated.write_text("".join(INGESTED[0].read_text().splitlines(keepends=True)[:-40]))
+    replaced = ingest_focus(tmp_path / "store.duckdb", [restated])
+    failed = SourceError("AccessDenied reading s3://billing-exports/cur2/data/BILLING_PERIOD=2026-11/")
+    # one source per account, as a sync names its sources; the toolkit's file holds two accounts
+    results = [PeriodResult(c.source, "2026-05", dataclasses.replace(load, slices=(c,)))
+               for load in (new, replaced) for c in load.slices]  # fmt: skip
+    results += [
+        PeriodResult("aws-cur", "2026-10", LoadResult("", "costs", unchanged=True)),
+        PeriodResult("aws-cur", "2026-11", LoadResult("", "costs"), error=failed),
+    ]
+    print_sync_results(results, Path("store.duckdb"))
+    return _captured(capsys)
+
+
 def _budget(cli, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture) -> str:
     config = tmp_path / "finops.toml"
     config.write_text((ROOT / "sample_data" / "finops.toml").read_text() + BUDGETS)
@@ -135,8 +161,8 @@ def _captured(capsys: Capture) -> str:
     return str(out + err)
 
 
-TABLES: dict[str, Callable[..., str]] = {"report": _report, "ingest": _ingest, "budget": _budget, "rules": _rules,
-                                         "shutdown": _shutdown}  # fmt: skip
+TABLES: dict[str, Callable[..., str]] = {"report": _report, "ingest": _ingest, "sync": _sync, "budget": _budget,
+                                         "rules": _rules, "shutdown": _shutdown}  # fmt: skip
 
 
 def _render(name: str, width: int, cli, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -86,6 +86,14 @@ def download_progress(console: Console) -> Iterator[Callable[[str, int, int], No
         yield report
 
 
+def _slice_period(slice_key: str, period: str) -> str:
+    """The period a slice is shown as: the synced period (`2026-05`) when the slice is that period's start (a
+    billing period), else the slice's day (a GPU spool day)."""
+    if not slice_key:
+        return period
+    return period if slice_key.startswith(period + "-01") else slice_key[:10]
+
+
 def print_sync_results(results: list[PeriodResult], db: Path) -> None:
     console = err_console()
     table = Table(title=f"Synced into {db}", title_justify="left")
@@ -103,7 +111,7 @@ def print_sync_results(results: list[PeriodResult], db: Path) -> None:
             if change.rows == 0:
                 status = "emptied" if change.previous_rows else "empty"
             table.add_row(
-                result.source, change.slice[:10] or result.period, status,
+                result.source, _slice_period(change.slice, result.period), status,
                 f"{change.rows:,}", f"{change.previous_rows:,}",
                 _amount(change.billed_total), _amount(change.effective_total),
                 _amount(change.previous_effective_total),
