@@ -1,5 +1,6 @@
-"""Every table readable at 60, 80 and 120 columns: golden files for the report, the ingest and sync summaries, budget check,
-rules findings and the shutdown plan, and no amount cut at 60 or 80 (a cut amount reads as another amount)."""
+"""Every table readable at 60, 80 and 120 columns: golden files for the report, the ingest and sync summaries,
+budget check, rules findings and the shutdown plan, and no amount cut at 60 or 80 (a cut amount reads as another
+amount)."""
 
 from __future__ import annotations
 
