@@ -78,6 +78,12 @@ def coverage_warnings(store: Store, coverage: dict[str, Coverage]) -> list[str]:
             f"no cost data for {current.window.label} ({_window(current.window)}): its total is unknown, not zero; "
             f"{held}"
         )
+    elif not current.complete:
+        warnings.append(
+            f"{current.window.label} ({_window(current.window)}) has cost data on only "
+            f"{len(current.days_with_data)} of {current.window.days} days ({current.runs()}): its total covers "
+            "those days only"
+        )
     if previous.empty:
         warnings.append(
             f"no cost data for the comparison window {previous.window.label} ({_window(previous.window)}): "

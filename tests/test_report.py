@@ -305,6 +305,22 @@ def test_a_partly_loaded_comparison_window_is_named(cli, db: Path) -> None:
     assert json.loads(whole.out)["warnings"] == [] and "warning" not in whole.err
 
 
+def test_a_partly_loaded_period_is_named(cli, db: Path) -> None:
+    """The same sample asked for Aug 25 - Sep 14: only Sep 1-14 hold data, so the total covers 14 of 21 days."""
+    assert cli("ingest", "--db", db, FOCUS_SAMPLE).code == 0
+    held = _days_with_data("2024-08-25", "2024-09-15")
+    assert held == [f"2024-09-{d:02d}" for d in range(1, 15)]  # what the file holds, read by hand
+    result = cli("report", "--db", db, "--period", "2024-08-25..2024-09-14", "--format", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["coverage"]["period"] == {"days": 21, "days_with_data": 14, "with_data": "2024-09-01..2024-09-14"}
+    warning = (
+        "2024-08-25 to 2024-09-14 (2024-08-25..2024-09-14) has cost data on only 14 of 21 days "
+        "(2024-09-01..2024-09-14): its total covers those days only"
+    )
+    assert warning in doc["warnings"] and f"warning: {warning}" in result.err
+
+
 def test_an_unknown_tag_key_is_named_with_the_known_ones(cli, demo_db: Path) -> None:
     result = cli("report", "--db", demo_db, "--group-by", "tag:nonexistent,tag:tem,tag:team", "--format", "json")
     assert result.code == 0
